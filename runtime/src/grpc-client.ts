@@ -1,0 +1,115 @@
+// Lets @grpc/grpc-js clients speak the protobuf-es generated types, so there
+// is one set of generated code. grpc-js is the client the gateway uses toward
+// its upstreams because its channels bring keepalive, reconnection with
+// backoff and round-robin balancing over several addresses.
+import * as grpc from "@grpc/grpc-js";
+import { fromBinary, toBinary, create, type DescMessage, type DescMethod, type DescService, type MessageInitShape, type MessageShape } from "@bufbuild/protobuf";
+import { Code, ConnectError } from "@connectrpc/connect";
+
+export interface GrpcCallOptions {
+  /** Relative deadline; the server sees it as grpc-timeout and the call fails with DEADLINE_EXCEEDED. */
+  timeoutMs?: number;
+  signal?: AbortSignal;
+}
+
+type Unary<I extends DescMessage, O extends DescMessage> = (req: MessageInitShape<I>, opts?: GrpcCallOptions) => Promise<MessageShape<O>>;
+type ServerStream<I extends DescMessage, O extends DescMessage> = (req: MessageInitShape<I>, opts?: GrpcCallOptions) => AsyncIterable<MessageShape<O>>;
+
+export type GrpcClient<S extends DescService> = {
+  [K in keyof S["method"]]: S["method"][K] extends { methodKind: "unary"; input: infer I extends DescMessage; output: infer O extends DescMessage }
+    ? Unary<I, O>
+    : S["method"][K] extends { methodKind: "server_streaming"; input: infer I extends DescMessage; output: infer O extends DescMessage }
+      ? ServerStream<I, O>
+      : never;
+} & {
+  /** The underlying grpc-js client (connectivity state, waitForReady). */
+  readonly raw: grpc.Client;
+  close(): void;
+};
+
+export interface GrpcClientOptions {
+  /** Extra grpc-js channel options, merged over the defaults below. */
+  channelOptions?: grpc.ChannelOptions;
+}
+
+export const defaultChannelOptions: grpc.ChannelOptions = {
+  // Ping idle connections so a silently dead peer (cable pulled, VM frozen)
+  // is noticed within ~40 s instead of the kernel's TCP timeout of minutes.
+  "grpc.keepalive_time_ms": 30_000,
+  "grpc.keepalive_timeout_ms": 10_000,
+  // Our long-lived streams can sit idle while a queue is full; keep pinging.
+  "grpc.keepalive_permit_without_calls": 1,
+  // Reconnect quickly after a restart of the peer, backing off to 10 s.
+  "grpc.initial_reconnect_backoff_ms": 500,
+  "grpc.max_reconnect_backoff_ms": 10_000,
+  // Spread calls over every address the target resolves to.
+  "grpc.service_config": JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }),
+  // Room for one 1 MiB Fortuna request plus framing.
+  "grpc.max_receive_message_length": 8 * 1024 * 1024,
+};
+
+/**
+ * A grpc-js target for one or more "host:port" addresses: several numeric
+ * IPv4 addresses become one balanced `ipv4:` target; a single name uses DNS
+ * (round-robin over everything it resolves to).
+ */
+export function grpcTarget(address: string): string {
+  const parts = address.split(",").map((s) => s.trim()).filter(Boolean);
+  if (parts.length > 1 && parts.every((p) => /^\d+\.\d+\.\d+\.\d+:\d+$/.test(p))) return `ipv4:${parts.join(",")}`;
+  if (parts.length > 1) throw new Error(`several addresses must be numeric IPv4 host:port pairs, got ${address}`);
+  return parts[0].replace(/^https?:\/\//, "");
+}
+
+const toConnectError = (err: grpc.ServiceError): ConnectError =>
+  new ConnectError(err.details || err.message, (err.code as number as Code) ?? Code.Unknown);
+
+function callOptions(opts?: GrpcCallOptions): grpc.CallOptions {
+  return opts?.timeoutMs !== undefined ? { deadline: new Date(Date.now() + opts.timeoutMs) } : {};
+}
+
+export function createGrpcClient<S extends DescService>(service: S, address: string, opts: GrpcClientOptions = {}): GrpcClient<S> {
+  const raw = new grpc.Client(grpcTarget(address), grpc.credentials.createInsecure(), {
+    ...defaultChannelOptions,
+    ...opts.channelOptions,
+  });
+  const client: Record<string, unknown> = { raw, close: () => raw.close() };
+  for (const m of service.methods) client[m.localName] = methodCaller(raw, m);
+  return client as GrpcClient<S>;
+}
+
+function methodCaller(raw: grpc.Client, m: DescMethod) {
+  const path = `/${m.parent.typeName}/${m.name}`;
+  const serialize = (msg: MessageInitShape<DescMessage>) => Buffer.from(toBinary(m.input, create(m.input, msg)));
+  const deserialize = (buf: Buffer) => fromBinary(m.output, buf);
+  if (m.methodKind === "unary") {
+    return (req: MessageInitShape<DescMessage>, opts?: GrpcCallOptions) =>
+      new Promise((resolve, reject) => {
+        const call = raw.makeUnaryRequest(path, serialize, deserialize, req, new grpc.Metadata(), callOptions(opts), (err, res) =>
+          err ? reject(toConnectError(err)) : resolve(res),
+        );
+        opts?.signal?.addEventListener("abort", () => call.cancel(), { once: true });
+      });
+  }
+  if (m.methodKind === "server_streaming") {
+    return (req: MessageInitShape<DescMessage>, opts?: GrpcCallOptions) => ({
+      async *[Symbol.asyncIterator]() {
+        const call = raw.makeServerStreamRequest(path, serialize, deserialize, req, new grpc.Metadata(), callOptions(opts));
+        const onAbort = () => call.cancel();
+        opts?.signal?.addEventListener("abort", onAbort, { once: true });
+        try {
+          // Readable iteration pulls one message at a time: when we stop
+          // pulling, grpc-js stops reading and HTTP/2 flow control stops the server.
+          for await (const msg of call) yield msg;
+        } catch (err) {
+          throw "code" in (err as object) ? toConnectError(err as grpc.ServiceError) : err;
+        } finally {
+          opts?.signal?.removeEventListener("abort", onAbort);
+          call.cancel();
+        }
+      },
+    });
+  }
+  return () => {
+    throw new ConnectError(`${m.methodKind} is not supported by the grpc-js adapter`, Code.Unimplemented);
+  };
+}

@@ -1,0 +1,33 @@
+// One port for every protocol: HTTP/2 (gRPC, h2c Connect) and HTTP/1.1 (REST,
+// curl, gRPC-Web, Connect). Plain-text HTTP/2 clients open with a fixed
+// preface, so the first bytes of a connection say which server gets it.
+import { createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
+import type { Server as Http1Server } from "node:http";
+import type { Http2Server } from "node:http2";
+
+// RFC 9113 §3.4: the client connection preface.
+const HTTP2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
+
+export function createDualListener(h1: Http1Server, h2: Http2Server): NetServer {
+  return createNetServer({ pauseOnConnect: true }, (socket: Socket) => {
+    let seen = Buffer.alloc(0);
+    const onData = (chunk: Buffer) => {
+      seen = Buffer.concat([seen, chunk]);
+      const n = Math.min(seen.length, HTTP2_PREFACE.length);
+      const isH2Prefix = seen.subarray(0, n).equals(HTTP2_PREFACE.subarray(0, n));
+      if (isH2Prefix && seen.length < HTTP2_PREFACE.length) return; // wait for the rest of the preface
+      socket.off("data", onData);
+      socket.off("error", onEarlyError);
+      socket.pause();
+      socket.unshift(seen);
+      (isH2Prefix ? h2 : h1).emit("connection", socket);
+      // http2 drains what we unshifted itself; the HTTP/1 parser reads the handle
+      // directly and gets the unshifted bytes only through 'data', so let it flow.
+      if (!isH2Prefix) socket.resume();
+    };
+    const onEarlyError = () => socket.destroy();
+    socket.on("data", onData);
+    socket.on("error", onEarlyError);
+    socket.resume();
+  });
+}

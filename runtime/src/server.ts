@@ -1,0 +1,195 @@
+// The service runtime: every LoKey service is a set of proto service bindings
+// served here as gRPC, gRPC-Web, Connect and REST on one port, with health,
+// reflection, rule validation, CORS and graceful shutdown.
+import { createServer as createHttp1Server, type ServerResponse } from "node:http";
+import { createServer as createHttp2Server, type Http2Session } from "node:http2";
+import type { Socket } from "node:net";
+import type { DescMethod, DescService, Message } from "@bufbuild/protobuf";
+import type { ConnectRouter, HandlerContext, ServiceImpl } from "@connectrpc/connect";
+import { connectNodeAdapter } from "@connectrpc/connect-node";
+import { Health } from "../../gen/grpc/health/v1/health_pb.js";
+import { healthImpl, HealthRegistry } from "./health.js";
+import { createDualListener } from "./listener.js";
+import type { Logger } from "./log.js";
+import { ReflectionIndex, reflectionV1AlphaImpl, reflectionV1Impl, ReflectionV1, ReflectionV1Alpha } from "./reflection.js";
+import { validateRules } from "./rules.js";
+import { routesOf, sendJson, Transcoder, type BoundHandler, type NodeRequest, type NodeResponse, type RestOptions } from "./transcoder.js";
+
+export interface ServiceBinding<S extends DescService = DescService> {
+  service: S;
+  impl: Partial<ServiceImpl<S>>;
+  rest?: RestOptions;
+}
+
+/** Binds with the implementation's types checked against the service. */
+export function bind<S extends DescService>(service: S, impl: Partial<ServiceImpl<S>>, rest?: RestOptions): ServiceBinding {
+  return { service, impl, rest } as unknown as ServiceBinding;
+}
+
+/** An endpoint that is not an RPC (static files, documents). `path` ending in "/" matches a prefix. */
+export interface RawRoute {
+  method: "GET" | "POST" | "PUT" | "DELETE";
+  path: string;
+  handler: (req: NodeRequest, res: NodeResponse) => void | Promise<void>;
+}
+
+export interface ServerOptions {
+  /** Service name for logs ("fortuna"). */
+  name: string;
+  port: number;
+  host?: string;
+  log: Logger;
+  bindings: ServiceBinding[];
+  health?: HealthRegistry;
+  rawRoutes?: RawRoute[];
+  /** Answer CORS preflights and add the documented CORS headers to every response. */
+  cors?: boolean;
+  /** Largest request body or message on any protocol (default 4 MiB). */
+  maxRequestBytes?: number;
+  /** Longest wait for in-flight requests at shutdown (default 10 s). */
+  shutdownTimeoutMs?: number;
+  /** Runs after the listener closed and requests finished: stop loops, close stores. */
+  onClose?: () => void | Promise<void>;
+}
+
+export interface RunningServer {
+  port: number;
+  health: HealthRegistry;
+  transcoder: Transcoder;
+  /** Graceful: stop accepting, NOT_SERVING, finish in-flight (bounded), then onClose. Idempotent. */
+  close(): Promise<void>;
+}
+
+const CORS_HEADERS = {
+  "Access-Control-Allow-Origin": "*",
+  "Access-Control-Allow-Methods": "GET, POST, PUT, DELETE, OPTIONS",
+  "Access-Control-Allow-Headers":
+    "Content-Type, Authorization, Accept, Connect-Protocol-Version, Connect-Timeout-Ms, Grpc-Timeout, X-Grpc-Web, X-User-Agent",
+  "Access-Control-Expose-Headers": "Grpc-Status, Grpc-Message, Grpc-Status-Details-Bin, Content-Disposition",
+};
+
+// Validation wraps each handler once, so gRPC, Connect and REST all enforce
+// the proto rules before any service code runs.
+function validated(method: DescMethod, fn: (req: Message, ctx: HandlerContext) => unknown): BoundHandler {
+  if (method.methodKind === "server_streaming") {
+    return async function* (req: Message, ctx: HandlerContext) {
+      validateRules(method.input, req);
+      yield* fn(req, ctx) as AsyncIterable<unknown>;
+    };
+  }
+  return (req, ctx) => {
+    validateRules(method.input, req);
+    return fn(req, ctx);
+  };
+}
+
+export async function startServer(opts: ServerOptions): Promise<RunningServer> {
+  const log = opts.log;
+  const health = opts.health ?? new HealthRegistry();
+  const maxRequestBytes = opts.maxRequestBytes ?? 4 * 1024 * 1024;
+  const shutdown = new AbortController();
+
+  const bound = opts.bindings.map((b) => {
+    const impl: Record<string, BoundHandler> = {};
+    for (const m of b.service.methods) {
+      const fn = (b.impl as Record<string, ((req: Message, ctx: HandlerContext) => unknown) | undefined>)[m.localName];
+      if (fn) impl[m.localName] = validated(m, fn.bind(b.impl));
+    }
+    return { ...b, impl };
+  });
+  const reflection = new ReflectionIndex([...bound.map((b) => b.service), Health]);
+  const transcoder = new Transcoder(
+    bound.flatMap((b) => b.service.methods.filter((m) => b.impl[m.localName]).flatMap((m) => routesOf(m, b.impl[m.localName], b.rest ?? {}))),
+    { maxRequestBytes, shutdownSignal: shutdown.signal, log },
+  );
+
+  const connect = connectNodeAdapter({
+    routes(router: ConnectRouter) {
+      for (const b of bound) router.service(b.service, b.impl as never);
+      router.service(Health, healthImpl(health));
+      router.service(ReflectionV1, reflectionV1Impl(reflection));
+      router.service(ReflectionV1Alpha, reflectionV1AlphaImpl(reflection));
+    },
+    readMaxBytes: maxRequestBytes,
+    shutdownSignal: shutdown.signal,
+    fallback: (req, res) => sendJson(res as NodeResponse, 404, { error: `Not found: ${req.method} ${new URL(req.url ?? "/", "http://x").pathname}` }),
+  });
+
+  let inFlight = 0;
+  let idle: (() => void) | undefined;
+  const handler = async (req: NodeRequest, res: NodeResponse) => {
+    inFlight++;
+    res.once("close", () => {
+      if (--inFlight === 0) idle?.();
+    });
+    try {
+      if (opts.cors) for (const [k, v] of Object.entries(CORS_HEADERS)) res.setHeader(k, v);
+      if (opts.cors && req.method === "OPTIONS") {
+        res.writeHead(204);
+        res.end();
+        return;
+      }
+      const path = new URL(req.url ?? "/", "http://x").pathname;
+      const raw = opts.rawRoutes?.find((r) => r.method === req.method && (r.path.endsWith("/") ? path.startsWith(r.path) : path === r.path));
+      if (raw) return void (await raw.handler(req, res));
+      if (await transcoder.handle(req, res)) return;
+      connect(req as never, res as never);
+    } catch (err) {
+      log.error("request failed", { error: err });
+      if (!res.headersSent) sendJson(res, 500, { error: "internal error" });
+      else (res as ServerResponse).destroy();
+    }
+  };
+
+  const h1 = createHttp1Server(handler);
+  const h2 = createHttp2Server({}, handler);
+  const sockets = new Set<Socket>();
+  const sessions = new Set<Http2Session>();
+  h2.on("session", (s: Http2Session) => {
+    sessions.add(s);
+    s.once("close", () => sessions.delete(s));
+  });
+  const listener = createDualListener(h1, h2);
+  listener.on("connection", (s: Socket) => {
+    sockets.add(s);
+    s.once("close", () => sockets.delete(s));
+  });
+  await new Promise<void>((resolve, reject) => {
+    listener.once("error", reject);
+    listener.listen(opts.port, opts.host ?? "0.0.0.0", () => {
+      listener.off("error", reject);
+      resolve();
+    });
+  });
+  const address = listener.address();
+  const port = typeof address === "object" && address ? address.port : opts.port;
+  log.info("listening", { port, services: bound.map((b) => b.service.typeName), routes: transcoder.list().length });
+
+  let closing: Promise<void> | undefined;
+  const close = () =>
+    (closing ??= (async () => {
+      log.info("shutting down", { inFlight });
+      health.shutdown();
+      listener.close();
+      for (const s of sessions) s.close(); // GOAWAY: no new streams, running ones finish
+      h1.closeIdleConnections();
+      // Long-lived streams end when the shutdown signal aborts; unary calls run to completion.
+      shutdown.abort();
+      const timeout = opts.shutdownTimeoutMs ?? 10_000;
+      if (inFlight > 0) {
+        await new Promise<void>((resolve) => {
+          idle = resolve;
+          setTimeout(resolve, timeout).unref();
+        });
+      }
+      if (inFlight > 0) log.warn("shutdown timeout: closing connections with requests in flight", { inFlight });
+      for (const s of sockets) s.destroy();
+      try {
+        await opts.onClose?.();
+      } catch (err) {
+        log.error("error while closing", { error: err });
+      }
+      log.info("stopped");
+    })());
+  return { port, health, transcoder, close };
+}

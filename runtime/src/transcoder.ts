@@ -1,0 +1,319 @@
+// REST/JSON transcoding driven by the `google.api.http` annotations in proto/:
+// the route table, path/query/body mapping and error answers are generic; a
+// service only supplies hooks where its documented shape is not the proto's.
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
+import { create, getOption, hasOption, ScalarType, type DescMessage, type DescMethod, type Message } from "@bufbuild/protobuf";
+import { Code, ConnectError, createHandlerContext, type HandlerContext } from "@connectrpc/connect";
+import { http } from "../../gen/google/api/annotations_pb.js";
+import type { HttpRule } from "../../gen/google/api/http_pb.js";
+import { asConnectError, httpStatusOf, invalidArgument } from "./errors.js";
+import { findField, messageFromRestJson, parseJsonExact, restJson, RestBodyError, type BytesEncoding } from "./rest-json.js";
+import { fieldRules } from "./rules.js";
+import type { Logger } from "./log.js";
+
+export type NodeRequest = IncomingMessage | Http2ServerRequest;
+export type NodeResponse = ServerResponse | Http2ServerResponse;
+
+/** A documented response: a JSON value, pre-rendered JSON text, or raw bytes. */
+export interface RestReply {
+  status?: number;
+  headers?: Record<string, string>;
+  /** Uint8Array: sent raw; string: sent as-is (JSON unless headers say otherwise); else JSON.stringify. */
+  body: unknown;
+}
+
+export interface RestOptions {
+  /** How bytes fields are spelled in REST JSON (default base64). */
+  bytes?: BytesEncoding;
+  /** Per method (local name): render the response the documented way. Streams: called per message. */
+  render?: Record<string, (res: any) => RestReply>;
+  /** Per method (local name): adapt the documented request JSON before it is parsed as the request message. */
+  parse?: Record<string, (json: Record<string, unknown>) => Record<string, unknown>>;
+}
+
+/** A method handler as registered: request message in, response init (or stream of them) out. */
+export type BoundHandler = (req: Message, ctx: HandlerContext) => unknown;
+
+export interface Route {
+  verb: string;
+  segments: string[];
+  body: string;
+  method: DescMethod;
+  handler: BoundHandler;
+  rest: RestOptions;
+}
+
+const VERBS = ["get", "put", "post", "delete", "patch"] as const;
+
+function bindingsOf(rule: HttpRule): { verb: string; path: string; body: string }[] {
+  const out: { verb: string; path: string; body: string }[] = [];
+  const p = rule.pattern;
+  if (p.case && p.case !== "custom" && (VERBS as readonly string[]).includes(p.case)) {
+    out.push({ verb: p.case.toUpperCase(), path: p.value as string, body: rule.body });
+  } else if (p.case === "custom") {
+    out.push({ verb: p.value.kind.toUpperCase(), path: p.value.path, body: rule.body });
+  }
+  for (const extra of rule.additionalBindings) out.push(...bindingsOf(extra));
+  return out;
+}
+
+export function routesOf(method: DescMethod, handler: BoundHandler, rest: RestOptions): Route[] {
+  if (!hasOption(method, http)) return [];
+  return bindingsOf(getOption(method, http)).map(({ verb, path, body }) => ({
+    verb,
+    segments: path.split("/").filter(Boolean),
+    body,
+    method,
+    handler,
+    rest,
+  }));
+}
+
+/** Matches `/a/{id}/b` style templates; returns captured variables or undefined. */
+function match(route: Route, parts: string[]): Record<string, string> | undefined {
+  if (route.segments.length !== parts.length) return undefined;
+  const vars: Record<string, string> = {};
+  for (let i = 0; i < parts.length; i++) {
+    const seg = route.segments[i];
+    const m = /^\{([\w.]+)(=[^}]*)?\}$/.exec(seg);
+    if (m) vars[m[1]] = decodeURIComponent(parts[i]);
+    else if (seg !== parts[i]) return undefined;
+  }
+  return vars;
+}
+
+export interface TranscoderOptions {
+  maxRequestBytes: number;
+  shutdownSignal: AbortSignal;
+  log: Logger;
+}
+
+export class Transcoder {
+  constructor(
+    private readonly routes: Route[],
+    private readonly opts: TranscoderOptions,
+  ) {}
+
+  list(): { verb: string; path: string; method: DescMethod }[] {
+    return this.routes.map((r) => ({ verb: r.verb, path: "/" + r.segments.join("/"), method: r.method }));
+  }
+
+  /** Handles the request if a route's path matches; false lets the caller try gRPC/Connect. */
+  async handle(req: NodeRequest, res: NodeResponse): Promise<boolean> {
+    const url = new URL(req.url ?? "/", "http://localhost");
+    const parts = url.pathname.split("/").filter(Boolean);
+    const candidates = this.routes.map((r) => ({ r, vars: match(r, parts) })).filter((c) => c.vars);
+    if (candidates.length === 0) return false;
+    const verb = req.method === "HEAD" ? "GET" : req.method ?? "GET";
+    const hit = candidates.find((c) => c.r.verb === verb);
+    if (!hit) {
+      const allow = [...new Set(candidates.map((c) => c.r.verb))].join(", ");
+      sendJson(res, 405, { error: `Method ${verb} not allowed on ${url.pathname} (allowed: ${allow})` }, { Allow: allow });
+      return true;
+    }
+    try {
+      await this.invoke(hit.r, hit.vars!, url, req, res);
+    } catch (err) {
+      this.fail(res, err);
+    }
+    return true;
+  }
+
+  private async invoke(route: Route, vars: Record<string, string>, url: URL, req: NodeRequest, res: NodeResponse): Promise<void> {
+    const schema = route.method.input;
+    const json: Record<string, unknown> = {};
+    if (route.body === "") {
+      Object.assign(json, queryToJson(schema, url.searchParams));
+    } else {
+      const body = await readBody(req, this.opts.maxRequestBytes);
+      const parsed = parseBody(body);
+      if (route.body === "*") Object.assign(json, parsed);
+      else json[route.body] = parsed;
+    }
+    Object.assign(json, vars);
+    const adapted = route.rest.parse?.[route.method.localName]?.(json) ?? json;
+    requirePresent(schema, adapted);
+    const request = messageFromRestJson(schema, adapted, route.rest.bytes ?? "base64");
+
+    const abort = new AbortController();
+    res.on("close", () => abort.abort());
+    const ctx = createHandlerContext({
+      service: route.method.parent,
+      method: route.method,
+      protocolName: "rest",
+      requestMethod: req.method ?? "GET",
+      url: url.toString(),
+      requestSignal: abort.signal,
+      shutdownSignal: this.opts.shutdownSignal,
+      requestHeader: headersOf(req),
+    });
+    const render = route.rest.render?.[route.method.localName];
+    const output = route.method.output;
+    if (route.method.methodKind === "server_streaming") {
+      await this.stream(route, render, output, route.handler(request, ctx) as AsyncIterable<unknown>, res, abort);
+      return;
+    }
+    const result = create(output, (await route.handler(request, ctx)) as never);
+    send(res, render ? render(result) : { body: restJson(output, result, route.rest) });
+  }
+
+  // Streams answer with chunked HTTP; each message is written only after the
+  // previous one drained, so a slow reader slows the producer.
+  private async stream(
+    route: Route,
+    render: ((res: any) => RestReply) | undefined,
+    output: DescMessage,
+    source: AsyncIterable<unknown>,
+    res: NodeResponse,
+    abort: AbortController,
+  ): Promise<void> {
+    let started = false;
+    try {
+      for await (const item of source) {
+        const msg = create(output, item as never);
+        const reply = render ? render(msg) : { body: restJson(output, msg, route.rest) + "\n", headers: { "Content-Type": "application/x-ndjson" } };
+        if (!started) {
+          res.writeHead(reply.status ?? 200, { ...reply.headers });
+          started = true;
+        }
+        const chunk = typeof reply.body === "string" || reply.body instanceof Uint8Array ? reply.body : JSON.stringify(reply.body) + "\n";
+        if (!(res as ServerResponse).write(chunk)) await drained(res, abort.signal);
+        if (abort.signal.aborted) break;
+      }
+      if (!started) res.writeHead(200, { "Content-Type": "application/octet-stream" });
+      res.end();
+    } catch (err) {
+      if (!started) throw err;
+      this.opts.log.warn("REST stream ended by error", { route: route.method.localName, error: asConnectError(err).message });
+      (res as ServerResponse).destroy();
+    }
+  }
+
+  private fail(res: NodeResponse, err: unknown): void {
+    if (res.headersSent) {
+      (res as ServerResponse).destroy();
+      return;
+    }
+    if (err instanceof RestBodyError) {
+      sendJson(res, 400, { error: "Invalid request body", detail: err.detail });
+      return;
+    }
+    if (err instanceof PayloadTooLarge) {
+      sendJson(res, 413, { error: err.message });
+      return;
+    }
+    const ce = asConnectError(err);
+    if (ce.code === Code.Internal || ce.code === Code.Unknown) this.opts.log.error("REST handler failed", { error: ce.cause ?? ce });
+    sendJson(res, httpStatusOf(ce.code), { error: ce.rawMessage });
+  }
+}
+
+class PayloadTooLarge extends Error {}
+
+function headersOf(req: NodeRequest): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(req.headers)) if (!k.startsWith(":") && v !== undefined) out[k] = Array.isArray(v) ? v.join(", ") : v;
+  return out;
+}
+
+function drained(res: NodeResponse, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      res.off("drain", done);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    res.on("drain", done);
+    signal.addEventListener("abort", done, { once: true });
+  });
+}
+
+async function readBody(req: NodeRequest, max: number): Promise<Buffer> {
+  const declared = Number(req.headers["content-length"] ?? 0);
+  if (declared > max) throw new PayloadTooLarge(`Request body too large (limit ${max} bytes)`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > max) throw new PayloadTooLarge(`Request body too large (limit ${max} bytes)`);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+// The documented routes read their body as JSON whatever the Content-Type
+// says: existing scripts post JSON with curl's default form content type.
+function parseBody(body: Buffer): Record<string, unknown> {
+  const text = body.toString("utf8").trim();
+  if (text === "") throw new RestBodyError("empty body: a JSON object is required");
+  let value: unknown;
+  try {
+    value = parseJsonExact(text);
+  } catch {
+    throw new RestBodyError("malformed JSON");
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) throw new RestBodyError("the body must be a JSON object");
+  return value as Record<string, unknown>;
+}
+
+function queryToJson(schema: DescMessage, params: URLSearchParams): Record<string, unknown> {
+  const json: Record<string, unknown> = {};
+  for (const key of new Set(params.keys())) {
+    const field = findField(schema, key);
+    if (!field) throw invalidArgument(`unknown query parameter ${JSON.stringify(key)}`);
+    const values = params.getAll(key);
+    if (field.fieldKind === "list") json[key] = values.map((v) => queryScalar(field.name, field.scalar, v));
+    else if (values.length > 1) throw invalidArgument(`${field.name}: given ${values.length} times`);
+    else json[key] = queryScalar(field.name, field.fieldKind === "scalar" ? field.scalar : undefined, values[0]);
+  }
+  return json;
+}
+
+function queryScalar(name: string, scalar: ScalarType | undefined, v: string): unknown {
+  switch (scalar) {
+    case undefined:
+    case ScalarType.STRING:
+    case ScalarType.BYTES:
+      return v;
+    case ScalarType.BOOL:
+      if (v !== "true" && v !== "false") throw invalidArgument(`${name}: must be true or false, got ${JSON.stringify(v)}`);
+      return v === "true";
+    case ScalarType.DOUBLE:
+    case ScalarType.FLOAT:
+      if (v.trim() === "" || !Number.isFinite(Number(v))) throw invalidArgument(`${name}: must be a number, got ${JSON.stringify(v)}`);
+      return Number(v);
+    default:
+      if (!/^-?\d+$/.test(v)) throw invalidArgument(`${name}: must be an integer, got ${JSON.stringify(v)}`);
+      return v;
+  }
+}
+
+function requirePresent(schema: DescMessage, json: Record<string, unknown>): void {
+  for (const f of schema.fields) {
+    if (!fieldRules(f)?.required) continue;
+    const v = json[f.name] ?? json[f.jsonName];
+    if (v === undefined || v === null) throw invalidArgument(`${f.name}: is required`);
+  }
+}
+
+export function send(res: NodeResponse, reply: RestReply): void {
+  const headers: Record<string, string> = { ...reply.headers };
+  let body: string | Uint8Array;
+  if (reply.body instanceof Uint8Array) {
+    body = reply.body;
+    headers["Content-Type"] ??= "application/octet-stream";
+  } else {
+    body = typeof reply.body === "string" ? reply.body : JSON.stringify(reply.body);
+    headers["Content-Type"] ??= "application/json; charset=utf-8";
+  }
+  headers["Content-Length"] = String(Buffer.byteLength(body));
+  res.writeHead(reply.status ?? 200, headers);
+  res.end(body);
+}
+
+export function sendJson(res: NodeResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
+  send(res, { status, headers, body: value });
+}
+
+export { ConnectError };
