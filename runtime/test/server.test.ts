@@ -206,6 +206,20 @@ describe("REST transcoding", () => {
   });
 });
 
+describe("deadlines", () => {
+  test("a grpc-js deadline ends a slow call with DEADLINE_EXCEEDED and aborts the handler's signal", async () => {
+    const own = await startFixture();
+    const client = createGrpcClient(FortunaService, `127.0.0.1:${own.server.port}`);
+    try {
+      await assert.rejects(client.getInfo({}, { timeoutMs: 200 }), (e: ConnectError) => e.code === Code.DeadlineExceeded);
+    } finally {
+      own.release();
+      client.close();
+      await own.server.close();
+    }
+  });
+});
+
 describe("graceful shutdown", () => {
   test("finishes a request in flight, then refuses new connections", async () => {
     const own = await startFixture();

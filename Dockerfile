@@ -1,0 +1,27 @@
+# One image for all three services; the compose file picks the service with
+# SERVICE. Native addons (rocksdb, i2c-bus) build in the first stage so the
+# runtime image carries no compiler.
+FROM node:20-bookworm-slim AS build
+RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev
+COPY tsconfig.json ./
+COPY gen ./gen
+COPY runtime ./runtime
+COPY controller/src ./controller/src
+COPY fortuna/src ./fortuna/src
+COPY gateway/src ./gateway/src
+
+FROM node:20-bookworm-slim
+ENV NODE_ENV=production
+WORKDIR /app
+COPY --from=build /app ./
+# The gateway's database volume mounts here; a fresh named volume takes this ownership.
+RUN mkdir -p /data && chown node:node /data
+# Runs as the unprivileged node user; the controller gets the i2c device's
+# group through the compose file (group_add).
+USER node
+ENV SERVICE=gateway
+CMD ["sh", "-c", "exec node --import tsx ${SERVICE}/src/main.ts"]

@@ -1,0 +1,77 @@
+// `npm start`: the three services as separate processes on their default
+// ports (controller 8081, fortuna 8082, gateway 8080), logs prefixed with the
+// service name, all stopped together on Ctrl-C or when one of them dies.
+// Upstreams start first so the gateway finds them at once; it copes if not.
+import { spawn, type ChildProcess } from "node:child_process";
+import { createInterface } from "node:readline";
+
+const SERVICES = [
+  { name: "controller", colour: 36, portVar: "CONTROLLER_PORT", port: 8081 },
+  { name: "fortuna", colour: 35, portVar: "FORTUNA_PORT", port: 8082 },
+  { name: "gateway", colour: 33, portVar: "GATEWAY_PORT", port: 8080 },
+] as const;
+// How long children get to finish in-flight work before they are killed.
+const STOP_GRACE_MS = 15_000;
+
+const only = process.argv.slice(2);
+const chosen = SERVICES.filter((s) => only.length === 0 || only.includes(s.name));
+const width = Math.max(...chosen.map((s) => s.name.length));
+const tty = process.stdout.isTTY;
+
+function prefixed(name: string, colour: number, stream: NodeJS.ReadableStream, out: NodeJS.WriteStream) {
+  const tag = `${name.padEnd(width)} |`;
+  const label = tty ? `\x1b[${colour}m${tag}\x1b[0m` : tag;
+  createInterface({ input: stream }).on("line", (line) => out.write(`${label} ${line}\n`));
+}
+
+const children = new Map<string, ChildProcess>();
+let stopping = false;
+let exitCode = 0;
+
+function stopAll(reason: string) {
+  if (stopping) return;
+  stopping = true;
+  console.log(`stopping all services (${reason})`);
+  for (const child of children.values()) child.kill("SIGTERM");
+  setTimeout(() => {
+    for (const child of children.values()) child.kill("SIGKILL");
+  }, STOP_GRACE_MS).unref();
+}
+
+// PORT is per process, so the whole stack is moved with one variable per
+// service (e.g. to run beside another copy); the gateway follows its upstreams.
+const portOf = (s: (typeof SERVICES)[number]) => process.env[s.portVar] ?? String(s.port);
+const controllerPort = portOf(SERVICES[0]);
+const fortunaPort = portOf(SERVICES[1]);
+
+for (const svc of chosen) {
+  const { name, colour } = svc;
+  const env: NodeJS.ProcessEnv = { ...process.env, PORT: portOf(svc) };
+  if (name === "gateway") {
+    env.CONTROLLER_ADDR ??= `127.0.0.1:${controllerPort}`;
+    env.FORTUNA_ADDR ??= `127.0.0.1:${fortunaPort}`;
+  }
+  const child = spawn(process.execPath, ["--import", "tsx", `${name}/src/main.ts`], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env,
+    // Own process group: a terminal's Ctrl-C reaches only us, and each child
+    // gets exactly one SIGTERM from stopAll (a second signal means "now").
+    detached: true,
+  });
+  children.set(name, child);
+  prefixed(name, colour, child.stdout!, process.stdout);
+  prefixed(name, colour, child.stderr!, process.stderr);
+  child.on("exit", (code, signal) => {
+    children.delete(name);
+    if (!stopping) {
+      exitCode = code || 1;
+      console.error(`${name} exited (${signal ?? `code ${code}`}); stopping the others`);
+      stopAll(`${name} exited`);
+    }
+    if (children.size === 0) process.exit(exitCode);
+  });
+}
+
+// Children shut down gracefully on SIGTERM; we stay alive until they have.
+process.on("SIGINT", () => stopAll("SIGINT"));
+process.on("SIGTERM", () => stopAll("SIGTERM"));
