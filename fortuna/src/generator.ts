@@ -1,0 +1,76 @@
+// The Fortuna generator (Ferguson, Schneier, Kohno: Cryptography Engineering,
+// 9.4), bit for bit with the conventions in fortuna.md: AES-256 over a 128-bit
+// little-endian block counter, SHAd256 reseeding, and a rekey after every request.
+import { createCipheriv, createHash } from "node:crypto";
+import { CounterBlocks, COUNTER_MASK } from "./counter-blocks.js";
+
+// AES block and key sizes (FIPS 197, 3.1 / 5).
+const BLOCK_BYTES = 16;
+const KEY_BYTES = 32;
+/** Largest single request: 2^20 bytes (Cryptography Engineering 9.4.4, "PseudoRandomData"). */
+export const MAX_REQUEST_BYTES = 1 << 20;
+
+/** SHAd256(x) = SHA-256(SHA-256(x)) (Cryptography Engineering 6.3.1; fortuna.md). */
+export function shad256(...parts: Uint8Array[]): Buffer {
+  const inner = createHash("sha256");
+  for (const p of parts) inner.update(p);
+  return createHash("sha256").update(inner.digest()).digest();
+}
+
+export class NotSeededError extends Error {
+  constructor() {
+    super("Fortuna is not seeded yet");
+    this.name = "NotSeededError";
+  }
+}
+
+export class FortunaGenerator {
+  // 9.4.1: K starts as 32 zero bytes and C as 0; C = 0 means "not seeded".
+  private readonly k = Buffer.alloc(KEY_BYTES);
+  private c = 0n;
+  private readonly inputs = new CounterBlocks();
+
+  /** A copy of the current key (inspection and tests only). */
+  get key(): Uint8Array {
+    return Uint8Array.from(this.k);
+  }
+
+  get counter(): bigint {
+    return this.c;
+  }
+
+  get seeded(): boolean {
+    return this.c !== 0n;
+  }
+
+  /** 9.4.2 "Reseed": K = SHAd256(K || s); C = C + 1. */
+  reseed(seed: Uint8Array): void {
+    this.k.set(shad256(this.k, seed));
+    this.c = (this.c + 1n) & COUNTER_MASK;
+  }
+
+  /**
+   * 9.4.4 "PseudoRandomData": the first n bytes of ceil(n/16) blocks, then a
+   * rekey from two more blocks, so the state no longer reveals what was returned.
+   */
+  pseudoRandomData(n: number): Uint8Array {
+    if (!Number.isInteger(n) || n < 0 || n > MAX_REQUEST_BYTES) {
+      throw new RangeError(`pseudoRandomData: n must be an integer from 0 to ${MAX_REQUEST_BYTES}, got ${n}`);
+    }
+    if (this.c === 0n) throw new NotSeededError();
+    const blocks = Math.ceil(n / BLOCK_BYTES);
+    const total = blocks + KEY_BYTES / BLOCK_BYTES;
+    // 9.4.3 "GenerateBlocks": AES-256(K, C) with C incremented per block; one
+    // ECB pass over the prepared counter blocks computes all of them.
+    const cipher = createCipheriv("aes-256-ecb", this.k, null).setAutoPadding(false);
+    const out = cipher.update(this.inputs.blocks(this.c, total));
+    cipher.final();
+    this.c = (this.c + BigInt(total)) & COUNTER_MASK;
+    const keyAt = blocks * BLOCK_BYTES;
+    this.k.set(out.subarray(keyAt, keyAt + KEY_BYTES));
+    // The caller gets a view of `out`: wipe the new key and the unused tail of
+    // the last block so nothing beyond the n bytes can be read from its buffer.
+    out.fill(0, n);
+    return out.subarray(0, n);
+  }
+}
