@@ -1,0 +1,76 @@
+// A promise face for the callback API of the `rocksdb` package (leveldown
+// style), limited to what the queue store needs: binary keys and values,
+// atomic batches with an explicit sync flag, and bounded range scans.
+import { createRequire } from "node:module";
+import type * as RocksTypes from "rocksdb";
+
+// The package is CommonJS while its typings declare an ES default export;
+// requiring it directly gives the constructor the typings describe.
+type RocksDB = ReturnType<typeof RocksTypes.default.default>;
+const RocksDB = createRequire(import.meta.url)("rocksdb") as typeof RocksTypes.default.default;
+
+export type BatchOp = { type: "put"; key: Buffer; value: Buffer } | { type: "del"; key: Buffer };
+
+export interface RangeOptions {
+  gte?: Buffer;
+  gt?: Buffer;
+  lt: Buffer;
+  limit?: number;
+  reverse?: boolean;
+}
+
+export class Rocks {
+  private constructor(
+    private readonly db: RocksDB,
+    readonly path: string,
+  ) {}
+
+  static async open(path: string): Promise<Rocks> {
+    const db = RocksDB(path);
+    await new Promise<void>((resolve, reject) =>
+      db.open({ createIfMissing: true, errorIfExists: false }, (err) => (err ? reject(err) : resolve())),
+    );
+    return new Rocks(db, path);
+  }
+
+  /** One atomic write; `sync` waits for the WAL to reach the disk (fsync) before resolving. */
+  batch(ops: BatchOp[], sync: boolean): Promise<void> {
+    if (ops.length === 0) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.db.batch(ops as never, { sync }, (err) => (err ? reject(err) : resolve()));
+    });
+  }
+
+  /** Visits [key, value] pairs of a range in key order until `visit` returns false. */
+  async scan(opts: RangeOptions, visit: (key: Buffer, value: Buffer) => boolean | void): Promise<void> {
+    const it = this.db.iterator({
+      ...opts,
+      limit: opts.limit ?? -1,
+      keyAsBuffer: true,
+      valueAsBuffer: true,
+    } as Parameters<RocksDB["iterator"]>[0]);
+    try {
+      for (;;) {
+        const entry = await new Promise<[Buffer, Buffer] | undefined>((resolve, reject) =>
+          it.next((err, key, value) => (err ? reject(err) : resolve(key === undefined ? undefined : [key as Buffer, value as Buffer]))),
+        );
+        if (entry === undefined || visit(entry[0], entry[1]) === false) return;
+      }
+    } finally {
+      await new Promise<void>((resolve) => it.end(() => resolve()));
+    }
+  }
+
+  /** Entries of a range, at most `limit`. */
+  async range(opts: RangeOptions): Promise<[Buffer, Buffer][]> {
+    const out: [Buffer, Buffer][] = [];
+    await this.scan(opts, (k, v) => {
+      out.push([k, v]);
+    });
+    return out;
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve, reject) => this.db.close((err) => (err ? reject(err) : resolve())));
+  }
+}

@@ -1,0 +1,39 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { QueueStore, type SourceCounters } from "../../src/engine/queue-store.js";
+import type { QueueSizes, SourceName } from "../../src/engine/types.js";
+
+export function tempDir(tag = "store"): { path: string; remove: () => void } {
+  const path = mkdtempSync(join(tmpdir(), `lokey-gw-${tag}-`));
+  return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
+}
+
+export function openStore(path: string, sizes: QueueSizes = { trng: 10, fortuna: 10 }, consume = true): Promise<QueueStore> {
+  return QueueStore.open(join(path, "db"), { sizes, consume });
+}
+
+/** An item whose bytes are distinct 4-byte big-endian words starting at `word`. */
+export function words(word: number, count: number): Uint8Array {
+  const b = Buffer.alloc(count * 4);
+  for (let i = 0; i < count; i++) b.writeUInt32BE(word + i, i * 4);
+  return b;
+}
+
+export function wordsOf(bytes: Uint8Array): number[] {
+  const b = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const out: number[] = [];
+  for (let i = 0; i + 4 <= b.length; i += 4) out.push(b.readUInt32BE(i));
+  return out;
+}
+
+export const bytesOf = (...xs: number[]) => Uint8Array.from(xs);
+
+/** The store's accounting identity: every item ever received is queued, consumed or dropped. */
+export function balanced(c: SourceCounters): boolean {
+  return c.total_generated === c.items + c.consumed + c.dropped;
+}
+
+export async function allBytes(store: QueueStore, source: SourceName): Promise<number[]> {
+  return (await store.items(source)).flatMap((i) => [...i.data]);
+}

@@ -1,0 +1,153 @@
+import { afterEach, beforeEach, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import type { QueueStore } from "../../src/engine/queue-store.js";
+import { allBytes, balanced, bytesOf, openStore, tempDir, words, wordsOf } from "./helpers.js";
+
+let dir: ReturnType<typeof tempDir>;
+let store: QueueStore;
+beforeEach(async () => {
+  dir = tempDir();
+  store = await openStore(dir.path);
+});
+afterEach(async () => {
+  await store.close().catch(() => undefined);
+  dir.remove();
+});
+
+describe("queue store", () => {
+  test("FIFO: items come out in arrival order, sources are independent", async () => {
+    await store.enqueue("trng", [bytesOf(1, 2), bytesOf(3, 4)]);
+    await store.enqueue("fortuna", [bytesOf(9, 9, 9)]);
+    await store.enqueue("trng", [bytesOf(5, 6)]);
+    assert.deepEqual([...(await store.take("trng", 6, 0, { consume: true }))!], [1, 2, 3, 4, 5, 6]);
+    assert.deepEqual([...(await store.take("fortuna", 3, 0, { consume: true }))!], [9, 9, 9]);
+    assert.equal(store.counters("trng").items, 0n);
+    assert.equal(store.counters("trng").consumed, 3n);
+  });
+
+  test("capacity: the oldest items are dropped and counted, in the same write", async () => {
+    for (let i = 0; i < 13; i++) await store.enqueue("trng", [bytesOf(i)]);
+    const c = store.counters("trng");
+    assert.equal(c.items, 10n);
+    assert.equal(c.dropped, 3n);
+    assert.equal(c.total_generated, 13n);
+    assert.equal(c.polling, 13n);
+    assert.deepEqual(await allBytes(store, "trng"), [3, 4, 5, 6, 7, 8, 9, 10, 11, 12]);
+    // A batch larger than the whole queue keeps only its newest items.
+    await store.enqueue("trng", Array.from({ length: 12 }, (_, i) => bytesOf(100 + i)));
+    assert.deepEqual(await allBytes(store, "trng"), [102, 103, 104, 105, 106, 107, 108, 109, 110, 111]);
+    assert.equal(store.counters("trng").dropped, 15n);
+    assert.ok(balanced(store.counters("trng")));
+  });
+
+  test("all or nothing: a take larger than the queue returns null and consumes nothing", async () => {
+    await store.enqueue("trng", [bytesOf(1, 2, 3), bytesOf(4, 5, 6)]);
+    assert.equal(await store.take("trng", 7, 0, { consume: true }), null);
+    assert.equal(await store.take("trng", 2, 5, { consume: true }), null);
+    assert.deepEqual(await allBytes(store, "trng"), [1, 2, 3, 4, 5, 6]);
+    assert.equal(store.counters("trng").consumed, 0n);
+  });
+
+  test("a partly served item keeps its remainder and counts as queued until its last byte", async () => {
+    await store.enqueue("trng", [bytesOf(1, 2, 3, 4), bytesOf(5, 6, 7, 8)]);
+    assert.deepEqual([...(await store.take("trng", 3, 0, { consume: true }))!], [1, 2, 3]);
+    assert.deepEqual(await allBytes(store, "trng"), [4, 5, 6, 7, 8]);
+    assert.equal(store.counters("trng").items, 2n);
+    assert.deepEqual([...(await store.take("trng", 3, 0, { consume: true }))!], [4, 5, 6]);
+    assert.equal(store.counters("trng").items, 1n);
+    assert.equal(store.counters("trng").consumed, 1n);
+    assert.ok(balanced(store.counters("trng")));
+  });
+
+  test("offset: skipped bytes stay, only served bytes are deleted", async () => {
+    await store.enqueue("trng", [bytesOf(1, 2, 3, 4), bytesOf(5, 6, 7, 8), bytesOf(9, 10)]);
+    assert.deepEqual([...(await store.take("trng", 4, 2, { consume: true }))!], [3, 4, 5, 6]);
+    assert.deepEqual(await allBytes(store, "trng"), [1, 2, 7, 8, 9, 10]);
+    // Paging on: the same offset now returns the next bytes.
+    assert.deepEqual([...(await store.take("trng", 2, 2, { consume: true }))!], [7, 8]);
+    assert.deepEqual(await allBytes(store, "trng"), [1, 2, 9, 10]);
+    assert.deepEqual([...(await store.take("trng", 4, 0, { consume: true }))!], [1, 2, 9, 10]);
+    assert.equal(store.counters("trng").items, 0n);
+    assert.ok(balanced(store.counters("trng")));
+  });
+
+  test("consume off: nothing is deleted, the same bytes can be read again", async () => {
+    await store.enqueue("trng", [bytesOf(1, 2, 3, 4)]);
+    assert.deepEqual([...(await store.take("trng", 2, 1, { consume: false }))!], [2, 3]);
+    assert.deepEqual([...(await store.take("trng", 2, 1, { consume: false }))!], [2, 3]);
+    assert.deepEqual(await allBytes(store, "trng"), [1, 2, 3, 4]);
+    const usage = await store.usage("trng");
+    assert.equal(usage.at(-1)!.requests, 2n);
+    assert.equal(usage.at(-1)!.bytes, 4n);
+  });
+
+  test("fill completes a short take with fresh bytes; a failing fill consumes nothing", async () => {
+    await store.enqueue("fortuna", [bytesOf(1, 2), bytesOf(3)]);
+    const asked: number[] = [];
+    const out = await store.take("fortuna", 5, 1, { consume: true, fill: async (n) => (asked.push(n), new Uint8Array(n).fill(0xee)) });
+    assert.deepEqual([...out!], [2, 3, 0xee, 0xee, 0xee]);
+    assert.deepEqual(asked, [3]);
+    assert.deepEqual(await allBytes(store, "fortuna"), [1]);
+    const failed = await store.take("fortuna", 4, 0, { consume: true, fill: async () => { throw new Error("fortuna down"); } });
+    assert.equal(failed, null);
+    assert.deepEqual(await allBytes(store, "fortuna"), [1]);
+  });
+
+  test("takeSome serves what is there, up to the maximum", async () => {
+    await store.enqueue("trng", [bytesOf(1, 2, 3), bytesOf(4, 5)]);
+    assert.deepEqual([...(await store.takeSome("trng", 4))], [1, 2, 3, 4]);
+    assert.deepEqual([...(await store.takeSome("trng", 4))], [5]);
+    assert.equal((await store.takeSome("trng", 4)).length, 0);
+    assert.ok(balanced(store.counters("trng")));
+  });
+
+  test("shrinking drops the oldest (counted); sizes and consume mode survive a restart and beat the defaults", async () => {
+    for (let i = 0; i < 8; i++) await store.enqueue("fortuna", [bytesOf(i)]);
+    await store.setQueueSizes({ fortuna: 5 });
+    assert.deepEqual(await allBytes(store, "fortuna"), [3, 4, 5, 6, 7]);
+    assert.equal(store.counters("fortuna").dropped, 3n);
+    await store.setConsumeMode(false);
+    await assert.rejects(store.setQueueSizes({ trng: 0 }), RangeError);
+    await store.close();
+    store = await openStore(dir.path, { trng: 77, fortuna: 77 }, true);
+    assert.deepEqual(store.queueSizes(), { trng: 10, fortuna: 5 });
+    assert.equal(store.consumeMode(), false);
+  });
+
+  test("restart recovery: items, order, counters and ids continue where they were", async () => {
+    await store.enqueue("trng", [words(0, 2), words(2, 2), words(4, 2)]);
+    await store.take("trng", 8, 0, { consume: true });
+    await store.take("trng", 4, 0, { consume: true });
+    const before = store.counters("trng");
+    await store.close();
+    store = await openStore(dir.path);
+    assert.deepEqual(store.counters("trng"), before);
+    await store.enqueue("trng", [words(6, 2)]);
+    const ids = (await store.items("trng")).map((i) => i.id);
+    assert.deepEqual(ids, [1n, 2n, 3n]);
+    assert.deepEqual(wordsOf((await store.take("trng", 16, 0, { consume: true }))!), [3, 4, 5, 6]);
+  });
+
+  test("concurrency: many parallel takers never receive the same bytes", async () => {
+    await store.setQueueSizes({ fortuna: 2000 });
+    const ITEMS = 1000;
+    const WORDS_PER_ITEM = 8;
+    for (let i = 0; i < ITEMS; i += 100) {
+      await store.enqueue("fortuna", Array.from({ length: 100 }, (_, j) => words((i + j) * WORDS_PER_ITEM, WORDS_PER_ITEM)));
+    }
+    const served: number[] = [];
+    const takers = Array.from({ length: 64 }, async (_, t) => {
+      for (let k = 0; k < 20; k++) {
+        const n = 4 * (1 + ((t * 7 + k * 13) % 24));
+        const out = k % 2 === 0 ? await store.take("fortuna", n, 0, { consume: true }) : await store.takeSome("fortuna", n);
+        if (out) served.push(...wordsOf(out));
+      }
+    });
+    await Promise.all(takers);
+    const left = (await store.items("fortuna")).flatMap((i) => wordsOf(i.data));
+    const all = [...served, ...left].sort((a, b) => a - b);
+    assert.equal(new Set(served).size, served.length, "a word was served twice");
+    assert.deepEqual(all, Array.from({ length: ITEMS * WORDS_PER_ITEM }, (_, i) => i));
+    assert.ok(balanced(store.counters("fortuna")));
+  });
+});
