@@ -5,7 +5,6 @@
 import { createHash } from "node:crypto";
 import { FortunaGenerator, MAX_REQUEST_BYTES, NotSeededError } from "./generator.js";
 import { MAX_EVENT_BYTES, POOL_COUNT, Pools } from "./pools.js";
-import { createHash } from "node:crypto";
 
 /** 9.5.5: P0 must have seen at least MinPoolSize = 64 bytes before a reseed. */
 export const MIN_POOL_SIZE = 64;
