@@ -1,0 +1,28 @@
+// Everything the gateway serves, over any GatewayEngine: main.ts runs it on
+// the real engine, tests and benchmarks on a fake one.
+import { HealthRegistry, type ServiceSetup } from "../../runtime/src/index.js";
+import type { GatewayEngine } from "./engine/types.js";
+import { keepHealthCurrent } from "./health.js";
+import { openApiRoute } from "./openapi.js";
+import { createGatewayBinding, type GatewayBindingOptions } from "./service.js";
+import { swaggerRoutes } from "./swagger.js";
+
+export interface GatewayAppOptions extends GatewayBindingOptions {
+  /** How often the gRPC health registry is refreshed from the engine (default 2 s). */
+  healthIntervalMs?: number;
+}
+
+export function gatewaySetup(engine: GatewayEngine, opts: GatewayAppOptions = {}): ServiceSetup {
+  const health = new HealthRegistry();
+  const stopHealth = keepHealthCurrent(() => engine.health(), health, opts.healthIntervalMs ?? 2000);
+  return {
+    bindings: [createGatewayBinding(engine, opts)],
+    health,
+    cors: true,
+    rawRoutes: [openApiRoute(), ...swaggerRoutes()],
+    onClose: async () => {
+      stopHealth();
+      await engine.close();
+    },
+  };
+}

@@ -1,0 +1,41 @@
+// The documented health verdict (GET /api/v1/health) and the gRPC health
+// registry, both derived from the engine's view of its dependencies.
+// The database is the critical part: without it nothing can be served.
+// A missing upstream only means its queue stops refilling, so the API still
+// answers from what is queued: degraded, not unhealthy.
+import { GatewayService } from "../../gen/lokey/v1/gateway_pb.js";
+import type { HealthRegistry } from "../../runtime/src/index.js";
+import type { EngineHealth } from "./engine/types.js";
+
+export type HealthVerdict = "healthy" | "degraded" | "unhealthy";
+
+export interface HealthReport {
+  status: HealthVerdict;
+  details: { api: boolean; controller: boolean; fortuna: boolean; database: boolean };
+}
+
+export function healthReport(h: EngineHealth): HealthReport {
+  const details = { api: true, controller: h.controller, fortuna: h.fortuna, database: h.database };
+  const status: HealthVerdict = !h.database ? "unhealthy" : h.controller && h.fortuna ? "healthy" : "degraded";
+  return { status, details };
+}
+
+/** RFC 3339 in UTC with seconds, like Go's time.RFC3339 ("2026-11-29T04:22:21Z"). */
+export function rfc3339(d: Date): string {
+  return d.toISOString().replace(/\.\d{3}Z$/, "Z");
+}
+
+/**
+ * Keeps the gRPC health registry in step with the engine: the gateway
+ * serves while its database works. Returns a function that stops polling.
+ */
+export function keepHealthCurrent(health: () => EngineHealth, registry: HealthRegistry, intervalMs: number): () => void {
+  const update = () => {
+    const state = healthReport(health()).status === "unhealthy" ? "NOT_SERVING" : "SERVING";
+    registry.setAll(state, [GatewayService.typeName]);
+  };
+  update();
+  const timer = setInterval(update, intervalMs);
+  timer.unref();
+  return () => clearInterval(timer);
+}

@@ -1,0 +1,217 @@
+// GatewayService over a GatewayEngine: the engine deals in bytes, this layer
+// turns them into the documented values, shapes and errors. Field limits are
+// enforced by the runtime from the proto rules before a handler runs.
+import { Code, ConnectError } from "@connectrpc/connect";
+import {
+  Encoding,
+  GatewayService,
+  GetBytesRequestSchema,
+  GetDataRequestSchema,
+  GetIntegersRequestSchema,
+  GetUuidsRequestSchema,
+  Source,
+  StreamDataRequestSchema,
+  UpdateConsumeConfigRequestSchema,
+  UpdateQueueConfigRequestSchema,
+  type GetDataResponse,
+  type GetMetricsResponse,
+  type GetStatusResponse,
+  type QueueStatus as QueueStatusMsg,
+  type StreamDataResponse,
+} from "../../gen/lokey/v1/gateway_pb.js";
+import { bind, invalidArgument, type ServiceBinding } from "../../runtime/src/index.js";
+import type { GatewayEngine, QueueStatus, SourceName } from "./engine/types.js";
+import { decodeValues, formatInfo, valuesJson } from "./formats.js";
+import { healthReport, rfc3339 } from "./health.js";
+import { sampleIntegers } from "./integers.js";
+import { queryEnums, strictBody } from "./rest.js";
+import { UUID_BYTES, uuidsV4 } from "./uuids.js";
+
+export const NO_DATA = "No data available";
+export const QUEUE_CONFIG_FAILED = "Failed to update queue configuration";
+/** StreamDataRequest.chunk_size default (gateway.proto). */
+export const DEFAULT_STREAM_CHUNK = 65536;
+
+export interface GatewayBindingOptions {
+  /** Clock for health timestamps (tests). */
+  now?: () => Date;
+}
+
+function sourceName(source: Source): SourceName {
+  switch (source) {
+    case Source.TRNG:
+      return "trng";
+    case Source.FORTUNA:
+      return "fortuna";
+    default:
+      // The runtime's rules reject these before we get here; belt and braces.
+      throw invalidArgument(`source: unknown value ${source}`);
+  }
+}
+
+function queueStatus(q: QueueStatus) {
+  return {
+    pollingCount: q.pollingCount,
+    queueCurrent: BigInt(q.queueCurrent),
+    queueCapacity: BigInt(q.queueCapacity),
+    queuePercentage: q.queuePercentage,
+    queueDropped: q.queueDropped,
+    consumedCount: q.consumedCount,
+    unconsumedCount: q.unconsumedCount,
+    totalGenerated: q.totalGenerated,
+    origin: q.origin,
+    connected: q.connected,
+  };
+}
+
+// The documented status object has exactly these keys; origin/connected are RPC extras.
+function queueStatusJson(q: QueueStatusMsg | undefined): string {
+  if (!q) return "null";
+  return (
+    `{"polling_count":${q.pollingCount},"queue_current":${q.queueCurrent},"queue_capacity":${q.queueCapacity},` +
+    `"queue_percentage":${Number.isFinite(q.queuePercentage) ? q.queuePercentage : 0},"queue_dropped":${q.queueDropped},` +
+    `"consumed_count":${q.consumedCount},"unconsumed_count":${q.unconsumedCount},"total_generated":${q.totalGenerated}}`
+  );
+}
+
+function statusJson(s: GetStatusResponse): string {
+  const db = s.database;
+  const database = db ? `{"size_bytes":${db.sizeBytes},"size_human":${JSON.stringify(db.sizeHuman)},"path":${JSON.stringify(db.path)}}` : "null";
+  return `{"trng":${queueStatusJson(s.trng)},"fortuna":${queueStatusJson(s.fortuna)},"database":${database}}`;
+}
+
+export function createGatewayBinding(engine: GatewayEngine, opts: GatewayBindingOptions = {}): ServiceBinding {
+  const now = opts.now ?? (() => new Date());
+
+  /** All or nothing: the bytes, or NOT_FOUND with nothing consumed. */
+  async function takeAll(source: Source, bytes: number, offsetBytes: number, signal: AbortSignal): Promise<Uint8Array> {
+    const data = await engine.take(sourceName(source), bytes, offsetBytes, signal);
+    if (!data) throw new ConnectError(NO_DATA, Code.NotFound);
+    return data;
+  }
+
+  return bind(
+    GatewayService,
+    {
+      async getData(req, ctx) {
+        const f = formatInfo(req.format);
+        if (!f) throw invalidArgument(`format: unknown value ${req.format}`);
+        const data = await takeAll(req.source, req.limit * f.size, req.offset * f.size, ctx.signal);
+        // REST renders the array straight from `data`; decoding to bigints
+        // there too would only be thrown away.
+        if (f.binary || ctx.protocolName === "rest") return { format: req.format, data };
+        const values = decodeValues(f, data);
+        return f.signed ? { format: req.format, data, signedValues: values } : { format: req.format, data, unsignedValues: values };
+      },
+
+      getHealth() {
+        const r = healthReport(engine.health());
+        return { status: r.status, timestamp: rfc3339(now()), details: r.details };
+      },
+
+      async getStatus() {
+        const s = await engine.status();
+        return {
+          trng: queueStatus(s.trng),
+          fortuna: queueStatus(s.fortuna),
+          database: { sizeBytes: s.database.sizeBytes, sizeHuman: s.database.sizeHuman, path: s.database.path },
+        };
+      },
+
+      getQueueConfig() {
+        const q = engine.getQueueConfig();
+        return { trngQueueSize: BigInt(q.trng), fortunaQueueSize: BigInt(q.fortuna) };
+      },
+
+      async updateQueueConfig(req) {
+        if (req.trngQueueSize === undefined && req.fortunaQueueSize === undefined) {
+          throw invalidArgument("at least one of trng_queue_size, fortuna_queue_size is required");
+        }
+        let q;
+        try {
+          q = await engine.setQueueConfig({
+            ...(req.trngQueueSize !== undefined && { trng: Number(req.trngQueueSize) }),
+            ...(req.fortunaQueueSize !== undefined && { fortuna: Number(req.fortunaQueueSize) }),
+          });
+        } catch (err) {
+          throw new ConnectError(QUEUE_CONFIG_FAILED, Code.Internal, undefined, undefined, err);
+        }
+        return { trngQueueSize: BigInt(q.trng), fortunaQueueSize: BigInt(q.fortuna) };
+      },
+
+      getConsumeConfig() {
+        return { consume: engine.getConsume() };
+      },
+
+      async updateConsumeConfig(req) {
+        return { consume: await engine.setConsume(req.consume === true) };
+      },
+
+      async getMetrics() {
+        return { contentType: engine.metrics.contentType, text: await engine.metrics.metrics() };
+      },
+
+      // Pulls the next chunk only when the previous one was taken by the
+      // transport, so a slow reader slows consumption instead of buffering.
+      async *streamData(req, ctx) {
+        const source = sourceName(req.source);
+        const chunk = req.chunkSize ?? DEFAULT_STREAM_CHUNK;
+        let left = req.maxBytes;
+        while (left === undefined || left > 0n) {
+          const want = left === undefined || left > BigInt(chunk) ? chunk : Number(left);
+          let data: Uint8Array;
+          try {
+            data = await engine.takeSome(source, want, ctx.signal);
+          } catch (err) {
+            if (ctx.signal.aborted) return;
+            throw err;
+          }
+          if (left !== undefined) left -= BigInt(data.length);
+          yield { data };
+        }
+      },
+
+      async getIntegers(req, ctx) {
+        if (req.min > req.max) throw invalidArgument(`min (${req.min}) must not exceed max (${req.max})`);
+        const values = await sampleIntegers(req.min, req.max, req.count, (n) => takeAll(req.source, n, 0, ctx.signal));
+        return { values };
+      },
+
+      async getUuids(req, ctx) {
+        return { uuids: uuidsV4(await takeAll(req.source, req.count * UUID_BYTES, 0, ctx.signal)) };
+      },
+
+      async getBytes(req, ctx) {
+        const encoding = req.encoding === Encoding.BASE64 ? Encoding.BASE64 : Encoding.HEX;
+        const data = Buffer.from(await takeAll(req.source, req.length, 0, ctx.signal));
+        return { data: data.toString(encoding === Encoding.HEX ? "hex" : "base64"), encoding };
+      },
+    },
+    {
+      render: {
+        getData: (res: GetDataResponse) => {
+          const f = formatInfo(res.format)!;
+          if (f.binary) {
+            return {
+              headers: { "Content-Type": "application/octet-stream", "Content-Disposition": "attachment; filename=random.bin" },
+              body: res.data,
+            };
+          }
+          return { body: valuesJson(f, res.data) };
+        },
+        getStatus: (res: GetStatusResponse) => ({ body: statusJson(res) }),
+        getMetrics: (res: GetMetricsResponse) => ({ headers: { "Content-Type": res.contentType }, body: res.text }),
+        streamData: (res: StreamDataResponse) => ({ headers: { "Content-Type": "application/octet-stream" }, body: res.data }),
+      },
+      parse: {
+        getData: strictBody(GetDataRequestSchema),
+        streamData: queryEnums(StreamDataRequestSchema),
+        updateQueueConfig: strictBody(UpdateQueueConfigRequestSchema),
+        updateConsumeConfig: strictBody(UpdateConsumeConfigRequestSchema),
+        getIntegers: strictBody(GetIntegersRequestSchema),
+        getUuids: strictBody(GetUuidsRequestSchema),
+        getBytes: strictBody(GetBytesRequestSchema),
+      },
+    },
+  );
+}

@@ -1,0 +1,39 @@
+// Starts the gateway API on port 0 over a given engine (the fake by default).
+import { silentLogger, startServer, type RunningServer } from "../../../runtime/src/index.js";
+import { gatewaySetup, type GatewayAppOptions } from "../../src/app.js";
+import type { GatewayEngine } from "../../src/engine/types.js";
+import { FakeEngine } from "./fake-engine.js";
+
+export interface Gateway<E extends GatewayEngine> {
+  server: RunningServer;
+  engine: E;
+  base: string;
+  address: string;
+  close(): Promise<void>;
+}
+
+export async function startGateway<E extends GatewayEngine = FakeEngine>(engine?: E, opts: GatewayAppOptions = {}): Promise<Gateway<E>> {
+  const e = (engine ?? new FakeEngine()) as E;
+  const server = await startServer({
+    ...gatewaySetup(e, opts),
+    name: "gateway",
+    port: 0,
+    host: "127.0.0.1",
+    log: silentLogger,
+    shutdownTimeoutMs: 2000,
+  });
+  return { server, engine: e, base: `http://127.0.0.1:${server.port}`, address: `127.0.0.1:${server.port}`, close: () => server.close() };
+}
+
+/** POSTs a body (a string is sent verbatim) and returns status, headers and raw bytes. */
+export async function post(base: string, path: string, body: unknown, headers: Record<string, string> = { "Content-Type": "application/json" }) {
+  const res = await fetch(base + path, { method: "POST", headers, body: typeof body === "string" ? body : JSON.stringify(body) });
+  return { status: res.status, headers: res.headers, bytes: new Uint8Array(await res.arrayBuffer()) };
+}
+
+export async function put(base: string, path: string, body: unknown) {
+  const res = await fetch(base + path, { method: "PUT", headers: { "Content-Type": "application/json" }, body: typeof body === "string" ? body : JSON.stringify(body) });
+  return { status: res.status, headers: res.headers, text: await res.text() };
+}
+
+export const text = (b: Uint8Array) => Buffer.from(b).toString("utf8");
