@@ -1,0 +1,22 @@
+// The Fortuna service process (port 8082). It starts unseeded and refuses
+// output until the gateway seeds it over gRPC with TRNG samples; it never
+// seeds itself from the clock or anything else weak.
+import { randomBytes } from "node:crypto";
+import { runService } from "../../runtime/src/index.js";
+import { readFortunaConfig } from "./config.js";
+import { createFortuna } from "./service.js";
+
+await runService("fortuna", 8082, async ({ env, log }) => {
+  const config = readFortunaConfig(env);
+  const fortuna = createFortuna({ ...config, log });
+  if (config.seedFromOs) {
+    // Opt-in for standalone use: 64 bytes of the kernel CSPRNG as the first seed.
+    fortuna.accumulator.seedDirect(randomBytes(64));
+    fortuna.seedHealth.refresh();
+    log.warn("seeded from the OS CSPRNG (FORTUNA_SEED_FROM_OS=true), not from the TRNG");
+  } else {
+    log.info("waiting for the first seed (the gateway seeds Fortuna at start)");
+  }
+  log.info("configured", { maxSeedAgeMs: config.maxSeedAgeMs, amplificationFactor: config.amplificationFactor });
+  return { bindings: [fortuna.binding], health: fortuna.health, onClose: () => fortuna.close() };
+});

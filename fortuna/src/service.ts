@@ -1,0 +1,152 @@
+// FortunaService (proto/lokey/fortuna/v1/fortuna.proto) over the accumulator:
+// the gateway's stream, the seed document's endpoints, and health.
+// Request limits are the proto's field rules, checked by the runtime before
+// any handler runs, so a bad request never reaches the generator.
+import { Code, ConnectError } from "@connectrpc/connect";
+import { FortunaService } from "../../gen/lokey/fortuna/v1/fortuna_pb.js";
+import { bind, HealthRegistry, silentLogger, type Logger, type ServiceBinding } from "../../runtime/src/index.js";
+import { Accumulator } from "./accumulator.js";
+import { MAX_REQUEST_BYTES, NotSeededError } from "./generator.js";
+import { SeedHealth } from "./seed-health.js";
+
+/** Event source ids (fortuna.md, "Accumulator": 0..255), one per way seed material arrives. */
+export const SOURCE_SEED_RPC = 0;
+export const SOURCE_AMPLIFY = 1;
+
+/** StreamRandom's chunk size when the request leaves it unset (fortuna.proto). */
+export const DEFAULT_CHUNK_BYTES = 65536;
+
+export interface FortunaOptions {
+  /** Health turns NOT_SERVING when the last reseed is older than this. */
+  maxSeedAgeMs: number;
+  /** Amplify's output when no size is given: seed length x this, at most 2^20. */
+  amplificationFactor: number;
+  now?: () => number;
+  health?: HealthRegistry;
+  log?: Logger;
+}
+
+export interface Fortuna {
+  binding: ServiceBinding;
+  accumulator: Accumulator;
+  health: HealthRegistry;
+  seedHealth: SeedHealth;
+  /** Stops the staleness timer. */
+  close(): void;
+}
+
+const rfc3339 = (ms: number | undefined) => (ms === undefined ? "" : new Date(ms).toISOString());
+
+function notSeeded(): ConnectError {
+  return new ConnectError("Fortuna is not seeded yet", Code.FailedPrecondition);
+}
+
+export function createFortuna(opts: FortunaOptions): Fortuna {
+  const now = opts.now ?? Date.now;
+  const log = opts.log ?? silentLogger;
+  const acc = new Accumulator(now);
+  const health = opts.health ?? new HealthRegistry();
+  const seedHealth = new SeedHealth(acc, health, [FortunaService.typeName], opts.maxSeedAgeMs, now);
+  seedHealth.refresh();
+
+  // Every output path goes through here: reseed check, generation, health upkeep.
+  const output = (n: number): Uint8Array => {
+    if (!acc.seeded) throw notSeeded();
+    const before = acc.stats().reseedCount;
+    let data: Uint8Array;
+    try {
+      data = acc.randomData(n);
+    } catch (err) {
+      throw err instanceof NotSeededError ? notSeeded() : err;
+    }
+    if (acc.stats().reseedCount !== before) seedHealth.refresh();
+    return data;
+  };
+
+  const binding = bind(
+    FortunaService,
+    {
+      generate(req) {
+        return { data: output(req.size), size: req.size };
+      },
+
+      // fortuna.md: the first seed reseeds the generator directly (like a seed
+      // file at start-up) so the service serves at once; later seeds become
+      // events spread over the pools, and this request reseeds when due.
+      seed(req) {
+        let reseeded: boolean;
+        if (!acc.seeded) {
+          acc.seedDirect(Buffer.concat(req.seeds));
+          reseeded = true;
+        } else {
+          for (const s of req.seeds) acc.addSeed(SOURCE_SEED_RPC, s);
+          reseeded = acc.maybeReseed();
+        }
+        seedHealth.refresh();
+        log.debug("seeded", { count: req.seeds.length, reseeded });
+        return { status: reseeded ? "reseeded" : "pooled", count: req.seeds.length, reseeded };
+      },
+
+      // A caller's seed only ever enters the pools, where it can add entropy but
+      // not set the state; the output comes from the main generator as usual.
+      // While unseeded nothing is touched: a caller's seed must never be the
+      // generator's only secret.
+      amplify(req) {
+        if (!acc.seeded) throw notSeeded();
+        const size = req.size ?? Math.min(req.seed.length * opts.amplificationFactor, MAX_REQUEST_BYTES);
+        acc.addSeed(SOURCE_AMPLIFY, req.seed);
+        return { data: output(size), size };
+      },
+
+      getInfo() {
+        const s = acc.stats();
+        return {
+          service: "fortuna",
+          seeded: s.seeded,
+          reseedCount: s.reseedCount,
+          lastReseed: rfc3339(s.lastReseedAt),
+          bytesGenerated: s.bytesGenerated,
+          requestsServed: s.requestsServed,
+          pool0Bytes: BigInt(s.pool0Bytes),
+          poolCount: s.poolCount,
+        };
+      },
+
+      getHealth() {
+        const h = seedHealth.refresh();
+        const s = acc.stats();
+        return {
+          status: h.healthy ? "healthy" : "unhealthy",
+          timestamp: rfc3339(now()),
+          seeded: s.seeded,
+          lastReseed: rfc3339(s.lastReseedAt),
+          reason: h.reason,
+        };
+      },
+
+      // Generation follows the reader: each chunk is made only when the
+      // transport has taken the previous one (the `yield` resumes after the
+      // write), so a stalled reader leaves the service idle.
+      async *streamRandom(req, ctx) {
+        const chunk = req.chunkSize ?? DEFAULT_CHUNK_BYTES;
+        if (!acc.seeded) throw notSeeded();
+        while (!ctx.signal.aborted) yield { data: output(chunk) };
+      },
+    },
+    {
+      bytes: "hex",
+      render: {
+        generate: (res) => ({ body: { data: Buffer.from(res.data).toString("hex"), size: res.size } }),
+        amplify: (res) => ({ body: { data: Buffer.from(res.data).toString("hex"), size: res.size } }),
+        seed: (res) => ({ body: { status: res.status, count: res.count } }),
+        // Orchestrators probing GET /health read the status code.
+        getHealth: (res) => ({
+          status: res.status === "healthy" ? 200 : 503,
+          body: { status: res.status, timestamp: res.timestamp, seeded: res.seeded, last_reseed: res.lastReseed, reason: res.reason },
+        }),
+      },
+    },
+  );
+
+  return { binding, accumulator: acc, health, seedHealth, close: () => seedHealth.stop() };
+}
