@@ -81,7 +81,19 @@ export class FakeEngine implements GatewayEngine {
     return out;
   }
 
+  /** takeSome calls in progress (a stream whose client left must not keep one). */
+  pendingTakeSome = 0;
+
   async takeSome(source: SourceName, maxBytes: number, signal: AbortSignal): Promise<Uint8Array> {
+    this.pendingTakeSome++;
+    try {
+      return await this.takeSomeNow(source, maxBytes, signal);
+    } finally {
+      this.pendingTakeSome--;
+    }
+  }
+
+  private async takeSomeNow(source: SourceName, maxBytes: number, signal: AbortSignal): Promise<Uint8Array> {
     for (;;) {
       signal.throwIfAborted();
       this.topUp(source, maxBytes);
