@@ -5,11 +5,11 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { request } from "node:http";
 import { put, startGateway, type Gateway } from "./harness.js";
-import type { FakeEngine } from "./fake-engine.js";
+import { FakeEngine } from "./fake-engine.js";
 
 let g: Gateway<FakeEngine>;
 before(async () => {
-  g = await startGateway(undefined, { now: () => new Date("2026-01-02T03:04:05.678Z") });
+  g = await startGateway(new FakeEngine(), { now: () => new Date("2026-01-02T03:04:05.678Z") });
 });
 after(() => g.close());
 
