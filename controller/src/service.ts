@@ -1,0 +1,132 @@
+// ControllerService over the harvester: the sample stream, on-demand Generate,
+// Info and Health, with the documented REST shapes of the seed's endpoints.
+import { Code, ConnectError } from "@connectrpc/connect";
+import { ControllerService, EntropySource } from "../../gen/lokey/controller/v1/controller_pb.js";
+import type { GenerateResponse, GetHealthResponse } from "../../gen/lokey/controller/v1/controller_pb.js";
+import { bind, type HealthRegistry, type ServiceBinding } from "../../runtime/src/index.js";
+import type { Harvester, HarvesterStatus } from "./harvester.js";
+import type { HealthTestSnapshot } from "./health-tests.js";
+
+export interface ControllerServiceOptions {
+  harvester: Harvester;
+  health: HealthRegistry;
+  /** Reported in Info for a chip; 0 for the OS source. */
+  i2cBus: number;
+  i2cAddress: number;
+  /** Longest wait for Generate beyond the samples' nominal harvest time (ms). */
+  generateTimeoutMs?: number;
+}
+
+const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
+
+function healthTests(s: HealthTestSnapshot) {
+  return { ...s };
+}
+
+/** Keeps the gRPC health registry in step with whether entropy can be delivered. */
+export function trackHealth(harvester: Harvester, health: HealthRegistry): () => void {
+  const apply = (s: HarvesterStatus) => health.setAll(s.serving ? "SERVING" : "NOT_SERVING", [ControllerService.typeName]);
+  apply(harvester.status());
+  return harvester.onChange(apply);
+}
+
+export function controllerBinding(opts: ControllerServiceOptions): ServiceBinding {
+  const { harvester } = opts;
+  const source = harvester.source;
+  const generateTimeoutMs = opts.generateTimeoutMs ?? 5000;
+
+  const unavailable = (s: HarvesterStatus) => new ConnectError(`no entropy available: ${s.reason}`, Code.Unavailable);
+
+  return bind(
+    ControllerService,
+    {
+      async *streamSamples(_req, ctx) {
+        for (;;) {
+          const sample = await harvester.take(ctx.signal);
+          yield { data: sample.data, source: source.kind, sequence: sample.sequence };
+        }
+      },
+
+      async generate(req, ctx) {
+        const count = req.count ?? 1;
+        const before = harvester.status();
+        if (!before.serving) throw unavailable(before);
+        // Abandon the wait when the client leaves or the source stalls (faults, failing tests).
+        const timeout = AbortSignal.timeout(generateTimeoutMs + count * 100);
+        const signal = AbortSignal.any([ctx.signal, timeout]);
+        const data: Uint8Array[] = [];
+        try {
+          while (data.length < count) data.push((await harvester.take(signal)).data);
+        } catch (err) {
+          if (timeout.aborted) {
+            const s = harvester.status();
+            throw s.serving ? new ConnectError(`timed out after ${data.length} of ${count} samples`, Code.Unavailable) : unavailable(s);
+          }
+          throw err;
+        }
+        return { data, source: source.kind };
+      },
+
+      getInfo() {
+        const s = harvester.status();
+        const d = source.describe();
+        const chip = source.kind !== EntropySource.OS;
+        return {
+          service: "controller",
+          source: source.kind,
+          revision: d.revision,
+          serialNumber: d.serialNumber,
+          configLocked: d.configLocked,
+          dataLocked: d.dataLocked,
+          i2cBus: chip ? opts.i2cBus : 0,
+          i2cAddress: chip ? opts.i2cAddress : 0,
+          samplesHarvested: s.harvested,
+          healthTests: healthTests(s.tests),
+        };
+      },
+
+      getHealth() {
+        const s = harvester.status();
+        return {
+          status: s.serving ? "healthy" : "unhealthy",
+          timestamp: new Date().toISOString(),
+          source: source.kind,
+          deviceOk: s.deviceOk,
+          healthTests: healthTests(s.tests),
+          reason: s.reason,
+        };
+      },
+    },
+    {
+      bytes: "hex",
+      render: {
+        // The seed's documented shape: one value as a string, several as an array.
+        generate: (res: GenerateResponse) => ({ body: { data: res.data.length === 1 ? hex(res.data[0]) : res.data.map(hex) } }),
+        getHealth: (res: GetHealthResponse) => ({
+          status: res.status === "healthy" ? 200 : 503,
+          body: {
+            status: res.status,
+            timestamp: res.timestamp,
+            source: sourceName(res.source),
+            device_ok: res.deviceOk,
+            reason: res.reason,
+            health_tests: res.healthTests && {
+              passing: res.healthTests.passing,
+              reason: res.healthTests.reason,
+              repetition_count_failures: Number(res.healthTests.repetitionCountFailures),
+              adaptive_proportion_failures: Number(res.healthTests.adaptiveProportionFailures),
+              repetition_cutoff: res.healthTests.repetitionCutoff,
+              adaptive_proportion_cutoff: res.healthTests.adaptiveProportionCutoff,
+              adaptive_proportion_window: res.healthTests.adaptiveProportionWindow,
+            },
+          },
+        }),
+      },
+    },
+  );
+}
+
+/** "atecc608a" | "emulator" | "os": the REST spelling of EntropySource. */
+export function sourceName(s: EntropySource): string {
+  return EntropySource[s].replace(/^ENTROPY_SOURCE_/, "").toLowerCase();
+}
