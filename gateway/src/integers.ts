@@ -28,6 +28,8 @@ export function planRange(min: bigint, max: bigint): RangePlan {
 
 /** Candidates to request so one round almost always suffices (mean plus ~4 standard deviations). */
 export function candidatesFor(plan: RangePlan, needed: number): number {
+  // Power-of-two spans reject nothing: take exactly what is needed.
+  if (plan.acceptance === 1) return needed;
   const mean = needed / plan.acceptance;
   const sd = Math.sqrt((needed * (1 - plan.acceptance)) / (plan.acceptance * plan.acceptance));
   return Math.ceil(mean + 4 * sd) + 1;

@@ -158,7 +158,7 @@ describe("GET /api/v1/stream", () => {
     assert.deepEqual(Buffer.concat(got), Buffer.alloc(16, 9));
     // The server's stream ends with the connection (no take left pending),
     // so data arriving afterwards stays queued.
-    while (g.engine.pendingTakeSome > 0) await new Promise((r) => setTimeout(r, 10));
+    await g.engine.streamsStopped();
     g.engine.feed("fortuna", Buffer.alloc(64, 1));
     await new Promise((r) => setImmediate(r));
     assert.equal(g.engine.available("fortuna"), 64);

@@ -83,8 +83,18 @@ export class FakeEngine implements GatewayEngine {
 
   /** takeSome calls in progress (a stream whose client left must not keep one). */
   pendingTakeSome = 0;
+  private streamSignals = new Set<AbortSignal>();
+
+  /**
+   * Resolves once every stream that called takeSome has been aborted and no
+   * take is in progress: from then on no stream can consume anything.
+   */
+  async streamsStopped(): Promise<void> {
+    while (this.pendingTakeSome > 0 || [...this.streamSignals].some((s) => !s.aborted)) await new Promise((r) => setTimeout(r, 5));
+  }
 
   async takeSome(source: SourceName, maxBytes: number, signal: AbortSignal): Promise<Uint8Array> {
+    this.streamSignals.add(signal);
     this.pendingTakeSome++;
     try {
       return await this.takeSomeNow(source, maxBytes, signal);
