@@ -69,5 +69,5 @@ export function decodeResponse(buf: Uint8Array, opcode: number, expected: number
   }
   if (count === 4 && expected !== 1) throw statusError(buf[1], opcode);
   if (count === 4 && buf[1] !== STATUS_SUCCESS) throw statusError(buf[1], opcode);
-  return buf.slice(1, count - 2);
+  return new Uint8Array(buf.subarray(1, count - 2));
 }
