@@ -6,7 +6,7 @@
 import { getOption, hasOption, ScalarType, type DescEnum, type DescField, type DescMessage, type DescMethod, type DescService } from "@bufbuild/protobuf";
 import { http } from "../../gen/google/api/annotations_pb.js";
 import type { HttpRule } from "../../gen/google/api/http_pb.js";
-import { GatewayService, QueueStatusSchema } from "../../gen/lokey/v1/gateway_pb.js";
+import { DatabaseStatusSchema, GatewayService, QueueStatusSchema } from "../../gen/lokey/v1/gateway_pb.js";
 import { enumShortName, fieldRules, send, type RawRoute } from "../../runtime/src/index.js";
 
 type Schema = Record<string, unknown>;
@@ -133,6 +133,7 @@ function documentedResponse(method: DescMethod, schemas: Record<string, Schema>)
       };
     case "getStatus": {
       schemas.DocumentedQueueStatus = messageSchema(QueueStatusSchema, schemas, ["origin", "connected"]);
+      addMessage(DatabaseStatusSchema, schemas);
       return {
         description: "Per source queue counters and the database",
         content: json({
