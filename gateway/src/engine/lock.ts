@@ -24,8 +24,17 @@ export class Pulse {
 
   /** Resolves at the next fire(); rejects with the signal's reason on abort. */
   wait(signal?: AbortSignal): Promise<void> {
-    if (signal?.aborted) return Promise.reject(signal.reason);
-    return new Promise((resolve, reject) => {
+    return this.waiter(signal).fired;
+  }
+
+  /**
+   * Registers now, so a fire() between registering and awaiting is not
+   * missed; `cancel` unregisters when the caller no longer needs it.
+   */
+  waiter(signal?: AbortSignal): { fired: Promise<void>; cancel: () => void } {
+    let cancel = () => {};
+    const fired = new Promise<void>((resolve, reject) => {
+      if (signal?.aborted) return reject(signal.reason);
       const onAbort = () => {
         this.waiters.delete(done);
         reject(signal!.reason);
@@ -34,9 +43,16 @@ export class Pulse {
         signal?.removeEventListener("abort", onAbort);
         resolve();
       };
+      cancel = () => {
+        this.waiters.delete(done);
+        signal?.removeEventListener("abort", onAbort);
+      };
       this.waiters.add(done);
       signal?.addEventListener("abort", onAbort, { once: true });
     });
+    // Handled where awaited; an abort before then is not "unhandled".
+    fired.catch(() => undefined);
+    return { fired, cancel };
   }
 }
 

@@ -1,0 +1,60 @@
+// The engine's settings, read once at start-up. Queue sizes from the
+// environment are only first defaults: sizes stored in the database win.
+import { ConfigError, type EnvReader } from "../../../runtime/src/index.js";
+
+/** Fortuna's largest single generator request (fortuna.proto GenerateRequest.size: 2^20). */
+export const FORTUNA_MAX_REQUEST_BYTES = 1_048_576;
+
+export interface RetryPolicy {
+  /** First wait after a failure. */
+  minMs: number;
+  /** Longest wait (the wait doubles up to this). */
+  maxMs: number;
+}
+
+export interface GatewayEngineConfig {
+  dbPath: string;
+  controllerAddr: string;
+  /** One entry per Fortuna instance: each gets its own stream and its own seeds. */
+  fortunaAddrs: string[];
+  trngQueueSize: number;
+  fortunaQueueSize: number;
+  reseedIntervalMs: number;
+  /** Bytes per Fortuna queue item (the stream's chunk size). */
+  fortunaItemBytes: number;
+  /**
+   * Legacy polling intervals of the seed design. Accepted and validated so
+   * existing deployments keep starting, but ignored: upstreams push over
+   * streams and the queues fill as fast as their capacity allows.
+   */
+  trngPollIntervalMs: number;
+  fortunaPollIntervalMs: number;
+  /** Deadline of unary upstream calls (seeding, direct pulls without a caller deadline). */
+  upstreamTimeoutMs: number;
+  /** Reconnect and re-seed backoff. */
+  retry: RetryPolicy;
+}
+
+const ADDRESS = /^[A-Za-z0-9.\-_]+:\d{1,5}$|^\[[0-9A-Fa-f:]+\]:\d{1,5}$/;
+
+function address(variable: string, raw: string): string {
+  const a = raw.replace(/^https?:\/\//, "").replace(/\/+$/, "");
+  if (!ADDRESS.test(a)) throw new ConfigError(variable, `must be host:port, got ${JSON.stringify(raw)}`);
+  return a;
+}
+
+export function readGatewayEngineConfig(env: EnvReader): GatewayEngineConfig {
+  return {
+    dbPath: env.str("DB_PATH", "./data/gateway"),
+    controllerAddr: address("CONTROLLER_ADDR", env.str("CONTROLLER_ADDR", "127.0.0.1:8081")),
+    fortunaAddrs: env.list("FORTUNA_ADDR", ["127.0.0.1:8082"]).map((a) => address("FORTUNA_ADDR", a)),
+    trngQueueSize: env.int("TRNG_QUEUE_SIZE", 1000, { min: 1, max: 10_000_000 }),
+    fortunaQueueSize: env.int("FORTUNA_QUEUE_SIZE", 5000, { min: 1, max: 10_000_000 }),
+    reseedIntervalMs: env.int("FORTUNA_RESEED_INTERVAL_MS", 30_000, { min: 100, max: 86_400_000 }),
+    fortunaItemBytes: env.int("FORTUNA_ITEM_BYTES", 1024, { min: 1, max: FORTUNA_MAX_REQUEST_BYTES }),
+    trngPollIntervalMs: env.int("TRNG_POLL_INTERVAL_MS", 1000, { min: 1, max: 3_600_000 }),
+    fortunaPollIntervalMs: env.int("FORTUNA_POLL_INTERVAL_MS", 5000, { min: 1, max: 3_600_000 }),
+    upstreamTimeoutMs: env.int("UPSTREAM_TIMEOUT_MS", 5000, { min: 10, max: 600_000 }),
+    retry: { minMs: 250, maxMs: env.int("UPSTREAM_RETRY_MAX_MS", 5000, { min: 10, max: 600_000 }) },
+  };
+}

@@ -1,0 +1,79 @@
+// Prometheus metrics. The documented gauges (rest-api.md, "/metrics") are
+// computed when scraped, from one status snapshot per scrape, so they are
+// never stale. Counters of items received/dropped/consumed per source follow
+// the store's persisted counters (counted from this process's start, as
+// Prometheus counters are); bytes served are counted as they leave.
+import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
+import type { QueueStore, SourceCounters } from "./queue-store.js";
+import { SOURCES } from "./queue-store.js";
+import type { EngineStatus, SourceName } from "./types.js";
+
+/** Scrapes within this window share one status snapshot (each gauge collects separately). */
+const SNAPSHOT_TTL_MS = 200;
+
+export interface EngineMetrics {
+  registry: Registry;
+  served(source: SourceName, bytes: number): void;
+}
+
+export function createMetrics(store: QueueStore, status: () => Promise<EngineStatus>): EngineMetrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+
+  let snapshot: { at: number; status: Promise<EngineStatus> } | undefined;
+  const current = () => {
+    const now = Date.now();
+    if (!snapshot || now - snapshot.at > SNAPSHOT_TTL_MS) snapshot = { at: now, status: status() };
+    return snapshot.status;
+  };
+
+  const gauge = (name: string, help: string, pick: (s: EngineStatus) => number) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      async collect() {
+        this.set(pick(await current()));
+      },
+    });
+  for (const s of SOURCES) {
+    gauge(`${s}_queue_current`, `Items in the ${s} queue`, (st) => st[s].queueCurrent);
+    gauge(`${s}_queue_capacity`, `Capacity of the ${s} queue in items`, (st) => st[s].queueCapacity);
+    gauge(`${s}_queue_percentage`, `Fill level of the ${s} queue in percent`, (st) => st[s].queuePercentage);
+    gauge(`${s}_consumed`, `Items of the ${s} queue consumed (fully served) in total`, (st) => Number(st[s].consumedCount));
+    gauge(`${s}_unconsumed`, `Items of the ${s} queue not consumed yet`, (st) => Number(st[s].unconsumedCount));
+    gauge(`${s}_queue_dropped`, `Items dropped from the ${s} queue for lack of room`, (st) => Number(st[s].queueDropped));
+    gauge(`${s}_connected`, `1 while the ${s} upstream stream is open`, (st) => (st[s].connected ? 1 : 0));
+  }
+  gauge("database_size_bytes", "Size of the gateway database on disk", (st) => Number(st.database.sizeBytes));
+
+  const base: Record<SourceName, SourceCounters> = { trng: store.counters("trng"), fortuna: store.counters("fortuna") };
+  const fromCounters = (name: string, help: string, field: keyof SourceCounters) => {
+    const seen = { trng: base.trng[field], fortuna: base.fortuna[field] };
+    new Counter({
+      name,
+      help,
+      labelNames: ["source"],
+      registers: [registry],
+      collect() {
+        for (const s of SOURCES) {
+          const now = store.counters(s)[field];
+          if (now > seen[s]) this.inc({ source: s }, Number(now - seen[s]));
+          seen[s] = now;
+        }
+      },
+    });
+  };
+  fromCounters("gateway_items_received_total", "Items received from upstream streams", "total_generated");
+  fromCounters("gateway_items_dropped_total", "Items dropped for lack of queue room", "dropped");
+  fromCounters("gateway_items_consumed_total", "Items removed because they were fully served", "consumed");
+  const servedBytes = new Counter({
+    name: "gateway_bytes_served_total",
+    help: "Random bytes handed to clients (including Fortuna bytes pulled directly)",
+    labelNames: ["source"],
+    registers: [registry],
+  });
+  for (const s of SOURCES) servedBytes.inc({ source: s }, 0);
+
+  return { registry, served: (source, bytes) => servedBytes.inc({ source }, bytes) };
+}
