@@ -85,7 +85,16 @@ export function createGatewayBinding(engine: GatewayEngine, opts: GatewayBinding
 
   /** All or nothing: the bytes, or NOT_FOUND with nothing consumed. */
   async function takeAll(source: Source, bytes: number, offsetBytes: number, signal: AbortSignal): Promise<Uint8Array> {
-    const data = await engine.take(sourceName(source), bytes, offsetBytes, signal);
+    let data: Uint8Array | null;
+    try {
+      data = await engine.take(sourceName(source), bytes, offsetBytes, signal);
+    } catch (err) {
+      // An unreachable Fortuna behind a short queue is, to the caller, the
+      // documented "not enough random data" (nothing was consumed); other
+      // failures (the database) stay errors.
+      if (err instanceof ConnectError && !signal.aborted) throw new ConnectError(NO_DATA, Code.NotFound, undefined, undefined, err);
+      throw err;
+    }
     if (!data) throw new ConnectError(NO_DATA, Code.NotFound);
     return data;
   }
