@@ -1,0 +1,96 @@
+// Gateway queue store: enqueue and dequeue throughput for the TRNG item size
+// (32 B samples) and the Fortuna item size (1 KiB, FORTUNA_ITEM_BYTES), each
+// beside raw RocksDB doing the least the same work needs, and the resident
+// memory of a process holding full default-size queues beside an idle one.
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Rocks } from "../gateway/src/engine/rocks.js";
+import { QueueStore } from "../gateway/src/engine/queue-store.js";
+import type { SourceName } from "../gateway/src/engine/types.js";
+import { opsPerSecond, type BenchRow } from "./types.js";
+
+const MS = 700;
+const MB = 1e6;
+
+function randomItems(n: number, size: number): Buffer[] {
+  return Array.from({ length: n }, () => {
+    const b = Buffer.alloc(size);
+    crypto.getRandomValues(b);
+    return b;
+  });
+}
+
+async function withDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
+  const dir = mkdtempSync(join(tmpdir(), "lokey-bench-store-"));
+  try {
+    return await fn(dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function sizeRows(source: SourceName, itemBytes: number, perBatch: number, takeItems: number): Promise<BenchRow[]> {
+  const label = `${itemBytes} B items`;
+  const pool = randomItems(256, itemBytes);
+  return withDir(async (dir) => {
+    const store = await QueueStore.open(join(dir, "store"), { sizes: { trng: 10_000_000, fortuna: 10_000_000 }, consume: true });
+    const raw = await Rocks.open(join(dir, "raw"));
+    let i = 0;
+    let r = 0;
+    try {
+      // Enqueue: one batch (items + counters) per call, as the feeder's group commit does.
+      const enq = await opsPerSecond(() => store.enqueue(source, pool.slice((i = (i + perBatch) % 200), i + perBatch)), MS);
+      const rawPut = await opsPerSecond(() => {
+        const ops = pool.slice((r = (r + perBatch) % 200), r + perBatch).map((v) => ({ type: "put" as const, key: Buffer.from(`k${i++}`.padStart(12, "0")), value: v }));
+        return raw.batch(ops, false);
+      }, MS);
+      // Dequeue: a consuming take of `takeItems` items, deleted with a synced batch before it resolves.
+      const deq = await opsPerSecond(async () => {
+        if ((await store.take(source, takeItems * itemBytes, 0, { consume: true })) === null) await store.enqueue(source, pool.slice(0, 200));
+      }, MS);
+      // Baseline: read the same number of keys in order and delete them in one synced batch.
+      const keys: Buffer[] = [];
+      await raw.scan({ gte: Buffer.from(""), lt: Buffer.from([0xff]) }, (k) => {
+        keys.push(k);
+      });
+      let at = 0;
+      const rawDeq = await opsPerSecond(async () => {
+        if (at + takeItems > keys.length) at = 0;
+        const batch = keys.slice(at, (at += takeItems));
+        await raw.range({ gte: batch[0], lt: Buffer.concat([batch.at(-1)!, Buffer.from([0])]) });
+        await raw.batch(batch.map((key) => ({ type: "del" as const, key })), true);
+      }, MS);
+      const items = (ops: number, n: number) => ops * n;
+      return [
+        { name: `store enqueue ${label} (${perBatch}/batch)`, value: items(enq, perBatch), unit: "items/s", baselineName: "raw rocksdb batch put", baseline: items(rawPut, perBatch) },
+        { name: `store enqueue ${label} (${perBatch}/batch)`, value: (items(enq, perBatch) * itemBytes) / MB, unit: "MB/s", baselineName: "raw rocksdb batch put", baseline: (items(rawPut, perBatch) * itemBytes) / MB },
+        { name: `store take ${label} (${takeItems}/take, synced)`, value: items(deq, takeItems), unit: "items/s", baselineName: "raw range read + synced batch del", baseline: items(rawDeq, takeItems) },
+        { name: `store take ${label} (${takeItems}/take, synced)`, value: (items(deq, takeItems) * itemBytes) / MB, unit: "MB/s", baselineName: "raw range read + synced batch del", baseline: (items(rawDeq, takeItems) * itemBytes) / MB },
+      ];
+    } finally {
+      await store.close();
+      await raw.close();
+    }
+  });
+}
+
+function childRss(mode: "idle" | "full", dir: string): number {
+  const script = fileURLToPath(new URL("./gateway-store-rss.ts", import.meta.url));
+  const r = spawnSync(process.execPath, ["--import", "tsx", script, mode, join(dir, "rss")], { encoding: "utf8" });
+  const m = /rss=(\d+)/.exec(r.stdout);
+  if (!m) throw new Error(`rss child failed: ${r.stderr}`);
+  return Number(m[1]) / MB;
+}
+
+export default async function (): Promise<BenchRow[]> {
+  const rows: BenchRow[] = [];
+  rows.push(...(await sizeRows("trng", 32, 1, 1)));
+  rows.push(...(await sizeRows("trng", 32, 64, 100)));
+  rows.push(...(await sizeRows("fortuna", 1024, 16, 64)));
+  const [full, idle] = await withDir(async (dir) => [childRss("full", dir), childRss("idle", dir)]);
+  rows.push({ name: "RSS with full queues (1000 x 32 B + 5000 x 1 KiB)", value: full, unit: "MB", baselineName: "idle node process", baseline: idle, lowerIsBetter: true });
+  return rows;
+}
