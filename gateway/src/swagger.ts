@@ -3,7 +3,7 @@
 // from a list taken at start-up, so a crafted path cannot reach elsewhere.
 import { readdirSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
-import { extname, join } from "node:path";
+import { dirname, extname, join } from "node:path";
 import type { NodeRequest, NodeResponse, RawRoute } from "../../runtime/src/index.js";
 import { send } from "../../runtime/src/index.js";
 
@@ -31,8 +31,9 @@ function initializer(specUrl: string): string {
 }
 
 export function swaggerRoutes(prefix = "/swagger/", specUrl = "/openapi.json"): RawRoute[] {
-  const require = createRequire(import.meta.url);
-  const dir = (require("swagger-ui-dist") as { getAbsoluteFSPath(): string }).getAbsoluteFSPath();
+  // Resolve the folder through package.json: requiring the package itself
+  // would evaluate the browser bundle inside the server.
+  const dir = dirname(createRequire(import.meta.url).resolve("swagger-ui-dist/package.json"));
   const files = new Set(readdirSync(dir).filter((f) => CONTENT_TYPES[extname(f)]));
   const cache = new Map<string, Buffer>();
   const init = Buffer.from(initializer(specUrl));

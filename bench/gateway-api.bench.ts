@@ -1,0 +1,146 @@
+// POST /api/v1/data throughput of the gateway (real RocksDB engine, fed by an
+// in-process fake Fortuna answering from crypto.randomBytes) against a
+// minimal node:http server that answers the same shapes straight from
+// crypto.randomBytes, measured in the same run at several concurrencies.
+// The same API over the tests' in-memory engine is measured too, so the cost
+// of the API layer and the cost of durable queue storage can be told apart.
+import { randomBytes } from "node:crypto";
+import { mkdtemp, rm } from "node:fs/promises";
+import { Agent, createServer, request, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { FortunaService } from "../gen/lokey/fortuna/v1/fortuna_pb.js";
+import { bind, EnvReader, silentLogger, startServer } from "../runtime/src/index.js";
+import { gatewaySetup } from "../gateway/src/app.js";
+import { openGatewayEngine, readGatewayEngineConfig } from "../gateway/src/engine/engine.js";
+import { FakeEngine } from "../gateway/test/api/fake-engine.js";
+import type { BenchRow } from "./types.js";
+
+const MEASURE_MS = 1000;
+const CONCURRENCY = [1, 8, 32];
+const CASES = [
+  { format: "binary", limit: 100000 },
+  { format: "uint32", limit: 10000 },
+] as const;
+
+// The baseline: parse the JSON body, draw the bytes, answer the documented shape.
+function startBaseline(): Promise<Server> {
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (c: Buffer) => chunks.push(c));
+    req.on("end", () => {
+      const body = JSON.parse(Buffer.concat(chunks).toString()) as { format: string; limit: number };
+      if (body.format === "binary") {
+        const data = randomBytes(body.limit);
+        res.writeHead(200, { "Content-Type": "application/octet-stream", "Content-Disposition": "attachment; filename=random.bin", "Content-Length": data.length });
+        res.end(data);
+        return;
+      }
+      const data = randomBytes(body.limit * 4);
+      let text = "[" + data.readUInt32BE(0);
+      for (let i = 4; i < data.length; i += 4) text += "," + data.readUInt32BE(i);
+      text += "]";
+      res.writeHead(200, { "Content-Type": "application/json; charset=utf-8", "Content-Length": Buffer.byteLength(text) });
+      res.end(text);
+    });
+  });
+  return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(server)));
+}
+
+async function startFortuna() {
+  const impl = bind(FortunaService, {
+    generate: (req) => ({ data: randomBytes(req.size), size: req.size }),
+    seed: (req) => ({ status: "reseeded", count: req.seeds.length, reseeded: true }),
+    getInfo: () => ({ service: "bench-fortuna", seeded: true }),
+    getHealth: () => ({ status: "healthy", seeded: true }),
+    async *streamRandom(req, ctx) {
+      while (!ctx.signal.aborted) yield { data: randomBytes(req.chunkSize ?? 65536) };
+    },
+  });
+  return startServer({ name: "bench-fortuna", port: 0, host: "127.0.0.1", log: silentLogger, bindings: [impl] });
+}
+
+interface Load {
+  rps: number;
+  mbps: number;
+  failures: number;
+}
+
+/** `concurrency` keep-alive clients posting `body` back to back for `ms`. */
+async function load(port: number, body: string, concurrency: number, ms: number): Promise<Load> {
+  const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
+  const one = () =>
+    new Promise<{ ok: boolean; bytes: number }>((resolve, reject) => {
+      const req = request({ host: "127.0.0.1", port, path: "/api/v1/data", method: "POST", agent, headers: { "Content-Type": "application/json", "Content-Length": Buffer.byteLength(body) } }, (res) => {
+        let bytes = 0;
+        res.on("data", (c: Buffer) => (bytes += c.length));
+        res.on("end", () => resolve({ ok: res.statusCode === 200, bytes }));
+        res.on("error", reject);
+      });
+      req.on("error", reject);
+      req.end(body);
+    });
+  for (let i = 0; i < concurrency; i++) await one(); // warm-up, connections open
+  let done = 0;
+  let bytes = 0;
+  let failures = 0;
+  const start = process.hrtime.bigint();
+  const deadline = start + BigInt(ms) * 1_000_000n;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (process.hrtime.bigint() < deadline) {
+        const r = await one();
+        if (r.ok) {
+          done++;
+          bytes += r.bytes;
+        } else failures++;
+      }
+    }),
+  );
+  const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  agent.destroy();
+  return { rps: done / seconds, mbps: bytes / seconds / 1e6, failures };
+}
+
+export default async function (): Promise<BenchRow[]> {
+  const dir = await mkdtemp(join(tmpdir(), "lokey-bench-gateway-"));
+  const fortuna = await startFortuna();
+  const env = new EnvReader({
+    DB_PATH: dir,
+    CONTROLLER_ADDR: "127.0.0.1:1", // absent: the benchmark reads Fortuna only
+    FORTUNA_ADDR: `127.0.0.1:${fortuna.port}`,
+    FORTUNA_QUEUE_SIZE: "2000",
+    FORTUNA_ITEM_BYTES: "65536",
+  });
+  const engine = await openGatewayEngine(readGatewayEngineConfig(env), silentLogger);
+  const gateway = await startServer({ ...gatewaySetup(engine), name: "gateway", port: 0, host: "127.0.0.1", log: silentLogger });
+  const memory = new FakeEngine();
+  memory.endless.add("fortuna");
+  const inMemory = await startServer({ ...gatewaySetup(memory), name: "gateway-mem", port: 0, host: "127.0.0.1", log: silentLogger });
+  const baseline = await startBaseline();
+  const baselinePort = (baseline.address() as AddressInfo).port;
+  const rows: BenchRow[] = [];
+  try {
+    for (const c of CASES) {
+      const body = JSON.stringify({ ...c, source: "fortuna" });
+      for (const concurrency of CONCURRENCY) {
+        const gw = await load(gateway.port, body, concurrency, MEASURE_MS);
+        const base = await load(baselinePort, body, concurrency, MEASURE_MS);
+        const mem = await load(inMemory.port, body, concurrency, MEASURE_MS);
+        if (gw.failures > 0) process.stderr.write(`gateway ${c.format} c=${concurrency}: ${gw.failures} non-200 answers\n`);
+        const name = `POST /api/v1/data fortuna ${c.format} ${c.limit} c=${concurrency}`;
+        rows.push({ name: `${name} req/s`, value: gw.rps, unit: "req/s", baselineName: "node:http + randomBytes", baseline: base.rps, target: 0.5 });
+        rows.push({ name: `${name} MB/s`, value: gw.mbps, unit: "MB/s", baselineName: "node:http + randomBytes", baseline: base.mbps, target: 0.5 });
+        rows.push({ name: `${name} req/s, in-memory engine`, value: mem.rps, unit: "req/s", baselineName: "node:http + randomBytes", baseline: base.rps });
+      }
+    }
+  } finally {
+    await gateway.close();
+    await inMemory.close();
+    await fortuna.close();
+    await new Promise((r) => baseline.close(r));
+    await rm(dir, { recursive: true, force: true });
+  }
+  return rows;
+}
