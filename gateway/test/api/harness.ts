@@ -12,8 +12,10 @@ export interface Gateway<E extends GatewayEngine> {
   close(): Promise<void>;
 }
 
-export async function startGateway<E extends GatewayEngine = FakeEngine>(engine?: E, opts: GatewayAppOptions = {}): Promise<Gateway<E>> {
-  const e = (engine ?? new FakeEngine()) as E;
+export function startGateway(engine?: undefined, opts?: GatewayAppOptions): Promise<Gateway<FakeEngine>>;
+export function startGateway<E extends GatewayEngine>(engine: E, opts?: GatewayAppOptions): Promise<Gateway<E>>;
+export async function startGateway(engine?: GatewayEngine, opts: GatewayAppOptions = {}): Promise<Gateway<GatewayEngine>> {
+  const e = engine ?? new FakeEngine();
   const server = await startServer({
     ...gatewaySetup(e, opts),
     name: "gateway",

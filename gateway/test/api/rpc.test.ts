@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
+import { Health, HealthCheckResponse_ServingStatus as Serving } from "../../../gen/grpc/health/v1/health_pb.js";
 import { Encoding, Format, GatewayService, Source } from "../../../gen/lokey/v1/gateway_pb.js";
 import { createGrpcClient, type GrpcClient } from "../../../runtime/src/index.js";
 import { post, startGateway, text, type Gateway } from "./harness.js";
@@ -168,5 +169,29 @@ describe("extras over RPC", () => {
     g.engine.feed("trng", Buffer.alloc(16, 0));
     const i = await grpc.getIntegers({ source: Source.TRNG, min: -(2n ** 63n), max: 2n ** 63n - 1n, count: 2 });
     assert.deepEqual(i.values, [-(2n ** 63n), -(2n ** 63n)]);
+  });
+});
+
+describe("gRPC health", () => {
+  test("follows the engine: NOT_SERVING while the database is down, SERVING when a mere upstream is", async () => {
+    const h = await startGateway(undefined, { healthIntervalMs: 20 });
+    const client = createGrpcClient(Health, h.address);
+    const until = async (want: Serving) => {
+      for (;;) {
+        const [overall, svc] = await Promise.all([client.check({ service: "" }), client.check({ service: GatewayService.typeName })]);
+        if (overall.status === want && svc.status === want) return;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    };
+    try {
+      await until(Serving.SERVING);
+      h.engine.healthState = { ...h.engine.healthState, database: false };
+      await until(Serving.NOT_SERVING);
+      h.engine.healthState = { ...h.engine.healthState, database: true, controller: false };
+      await until(Serving.SERVING);
+    } finally {
+      client.close();
+      await h.close();
+    }
   });
 });
