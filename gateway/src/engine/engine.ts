@@ -51,6 +51,8 @@ export async function openGatewayEngine(cfg: GatewayEngineConfig, log: Logger): 
     queueSizes: store.queueSizes(),
     consume: store.consumeMode(),
     fortunaItemBytes: cfg.fortunaItemBytes,
+    // Accepted for compatibility with the seed's polling design; streams push instead.
+    pollIntervalsIgnored: { trngMs: cfg.trngPollIntervalMs, fortunaMs: cfg.fortunaPollIntervalMs },
   });
 
   // A database write failing (disk full, I/O error) shows in health, then rethrows.

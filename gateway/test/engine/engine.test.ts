@@ -158,6 +158,27 @@ describe("gateway engine with fake upstreams", () => {
     assert.equal(await engine.take("fortuna", 1, 0, AbortSignal.timeout(2000)), null);
   });
 
+  test("after a restart with both upstreams down, what is queued is still served", async () => {
+    const { engine, cfg, controller, fortunas } = await setup();
+    await until("queues full", async () => {
+      const s = await engine.status();
+      return s.trng.queueCurrent === 50 && s.fortuna.queueCurrent === 20;
+    });
+    await engine.close();
+    cleanups.splice(cleanups.length - 1, 1);
+    await controller.server.close();
+    await fortunas[0].server.close();
+    const reopened = await openGatewayEngine(cfg, silentLogger);
+    cleanups.push(() => reopened.close());
+    const s = await reopened.status();
+    assert.equal(s.trng.queueCurrent, 50);
+    assert.equal(s.fortuna.queueCurrent, 20);
+    assert.equal((await reopened.take("trng", 50 * 32, 0))!.length, 50 * 32);
+    assert.equal((await reopened.take("fortuna", 20 * 64, 0))!.length, 20 * 64);
+    assert.equal(await reopened.take("trng", 1, 0), null);
+    assert.equal(reopened.health().controller, false);
+  });
+
   test("takeSome waits for data, and rejects when its signal aborts", async () => {
     const { engine, controller } = await setup({ trngQueueSize: 3 });
     controller.intervalMs = 50;
