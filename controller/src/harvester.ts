@@ -25,6 +25,8 @@ export interface HarvesterOptions {
   /** Back-off after a device failure, doubling from min to max (ms). */
   retryMinMs?: number;
   retryMaxMs?: number;
+  /** While the buffer is full and nobody reads, harvest one probe sample this often (ms, default 1000). */
+  idleProbeMs?: number;
   /** Set when harvesting must not run at all (e.g. an unlocked chip); reported as the reason. */
   blockedReason?: string;
   tests?: ContinuousHealthTests;
@@ -50,6 +52,7 @@ export class Harvester {
   private readonly buffer: Sample[] = [];
   private readonly waiters: Waiter[] = [];
   private readonly bufferSize: number;
+  private readonly idleProbeMs: number;
   private readonly clock: Clock;
   private harvested = 0n;
   private deviceOk = true;
@@ -63,6 +66,7 @@ export class Harvester {
   constructor(readonly source: RawSource, private readonly opts: HarvesterOptions) {
     this.tests = opts.tests ?? new ContinuousHealthTests();
     this.bufferSize = opts.bufferSize ?? 16;
+    this.idleProbeMs = opts.idleProbeMs ?? 1000;
     this.clock = opts.clock ?? realClock;
   }
 
@@ -81,6 +85,11 @@ export class Harvester {
     this.wakeLoop?.();
     await this.loop;
     for (const w of this.waiters.splice(0)) w.reject(new Error("harvester stopped"));
+  }
+
+  /** Conditioned samples waiting for a consumer. */
+  get buffered(): number {
+    return this.buffer.length;
   }
 
   status(): HarvesterStatus {
@@ -133,8 +142,9 @@ export class Harvester {
 
   private deliver(sample: Sample): void {
     const waiter = this.waiters.shift();
-    if (waiter) waiter.resolve(sample);
-    else this.buffer.push(sample);
+    if (waiter) return waiter.resolve(sample);
+    if (this.buffer.length >= this.bufferSize) this.buffer.shift();
+    this.buffer.push(sample);
   }
 
   private idleUntilWanted(): Promise<void> {
@@ -148,8 +158,9 @@ export class Harvester {
       if (this.buffer.length >= this.bufferSize) {
         await this.source.pause();
         const wanted = this.idleUntilWanted();
-        if (this.buffer.length >= this.bufferSize && this.running) await wanted;
-        continue;
+        if (this.buffer.length >= this.bufferSize && this.running) await Promise.race([wanted, this.clock.sleep(this.idleProbeMs)]);
+        // Still full: one probe sample keeps the health verdict current and the buffer fresh (it replaces the oldest).
+        if (this.buffer.length < this.bufferSize || !this.running) continue;
       }
       let raw: Uint8Array;
       try {

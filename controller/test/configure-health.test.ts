@@ -1,0 +1,116 @@
+import { describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { createHash, randomBytes } from "node:crypto";
+import { createLogger } from "../../runtime/src/index.js";
+import { VirtualClock } from "../src/atecc608a/clock.js";
+import { configureDevice, writableConfigWords } from "../src/atecc608a/configure.js";
+import { Atecc608a } from "../src/atecc608a/driver.js";
+import { Atecc608aEmulator } from "../src/atecc608a/emulator.js";
+import { UNLOCKED_TEST_PATTERN } from "../src/atecc608a/protocol.js";
+import { TLS_CONFIG_TEMPLATE } from "../src/atecc608a/tls-template.js";
+import { adaptiveProportionCutoff, ContinuousHealthTests, critBinom, repetitionCountCutoff, STARTUP_SAMPLES } from "../src/health-tests.js";
+
+function capture() {
+  const lines: { level: string; msg: string }[] = [];
+  const log = createLogger("test", { level: "debug", write: (l) => lines.push(JSON.parse(l)) });
+  return { log, lines };
+}
+
+function chipPair(configured = false) {
+  const clock = new VirtualClock();
+  const emu = new Atecc608aEmulator({ timing: "datasheet", clock, configured });
+  return { emu, chip: new Atecc608a(emu, { clock }) };
+}
+
+describe("one-time configuration", () => {
+  test("an unlocked chip without FORCE_CONFIG is refused and left untouched", async () => {
+    const { emu, chip } = chipPair();
+    const before = emu.config.slice();
+    const { log, lines } = capture();
+    assert.equal(await configureDevice(chip, { force: false, log }), "refused");
+    assert.deepEqual(emu.config, before);
+    assert.equal(emu.state, "idle");
+    assert.ok(lines.some((l) => l.level === "warn" && /FORCE_CONFIG/.test(l.msg)));
+  });
+
+  test("with FORCE_CONFIG: template written word by word (read-only words skipped), locked with CRC, verified, logged", async () => {
+    const { emu, chip } = chipPair();
+    const factory = emu.config.slice();
+    const { log, lines } = capture();
+    assert.equal(await configureDevice(chip, { force: true, log }), "configured");
+    assert.deepEqual(emu.config.subarray(0, 16), factory.subarray(0, 16), "bytes 0..15 untouched");
+    for (const w of writableConfigWords()) assert.deepEqual(emu.config.subarray(w * 4, w * 4 + 4), TLS_CONFIG_TEMPLATE.subarray(w * 4, w * 4 + 4));
+    assert.equal(emu.config[87], 0x00, "config zone locked");
+    assert.equal(emu.config[86], 0x55, "data zone left unlocked");
+    assert.equal(writableConfigWords().length, 27);
+    assert.equal(lines.filter((l) => /wrote config word/.test(l.msg)).length, 27);
+    assert.ok(lines.some((l) => /lock state after locking/.test(l.msg)));
+    assert.equal(emu.stats.watchdogSleeps, 0, "the long write sequence re-wakes before the watchdog");
+  });
+
+  test("an already locked chip is left alone even when forced", async () => {
+    const { emu, chip } = chipPair(true);
+    const before = emu.config.slice();
+    assert.equal(await configureDevice(chip, { force: true, log: capture().log }), "already-locked");
+    assert.deepEqual(emu.config, before);
+  });
+});
+
+describe("SP 800-90B continuous health tests", () => {
+  test("cutoffs follow the §4.4 formulas (the standard's own examples)", () => {
+    assert.equal(repetitionCountCutoff(1, 40), 41);
+    assert.equal(repetitionCountCutoff(8, 40), 6);
+    assert.equal(adaptiveProportionCutoff(512, 8, 20), 13);
+    assert.equal(1 + critBinom(1024, 0.5, 20), 589);
+    assert.equal(adaptiveProportionCutoff(512, 8, 40), 19);
+  });
+
+  test("random data passes after start-up testing; start-up samples are not released", () => {
+    const t = new ContinuousHealthTests();
+    const released: boolean[] = [];
+    for (let i = 0; i < 2000; i++) released.push(t.check(randomBytes(32)));
+    assert.equal(released.slice(0, STARTUP_SAMPLES / 32).filter(Boolean).length, 0);
+    assert.ok(released.slice(STARTUP_SAMPLES / 32).every(Boolean));
+    assert.equal(t.snapshot().repetitionCountFailures + t.snapshot().adaptiveProportionFailures, 0n);
+  });
+
+  test("stuck raw data trips the RCT, although its SHA-256 would sail through", () => {
+    const stuck = new Uint8Array(32).fill(0x5a);
+    const raw = new ContinuousHealthTests();
+    for (let i = 0; i < 40; i++) raw.check(randomBytes(32));
+    assert.equal(raw.check(stuck), false);
+    assert.ok(raw.snapshot().repetitionCountFailures > 0n);
+    assert.match(raw.snapshot().reason, /repetition count/);
+    // The same bytes after conditioning: the hash varies only if the input does, so feed counters.
+    const conditioned = new ContinuousHealthTests();
+    let ok = 0;
+    for (let i = 0; i < 80; i++) ok += conditioned.check(createHash("sha256").update(stuck).update(Uint32Array.of(i)).digest()) ? 1 : 0;
+    assert.ok(ok > 0, "hashing hides the fault; that is why tests run on raw bytes");
+  });
+
+  test("biased raw data and the unlocked test pattern trip the APT", () => {
+    const biased = new ContinuousHealthTests();
+    for (let i = 0; i < 40; i++) {
+      const s = new Uint8Array(32);
+      for (let j = 0; j < 32; j++) for (let b = 0; b < 8; b++) if (Math.random() < 0.85) s[j] |= 1 << b;
+      biased.check(s);
+    }
+    assert.ok(biased.snapshot().adaptiveProportionFailures > 0n);
+    assert.equal(biased.snapshot().passing, false);
+    const pattern = new ContinuousHealthTests();
+    for (let i = 0; i < 4; i++) pattern.check(UNLOCKED_TEST_PATTERN);
+    assert.ok(pattern.snapshot().adaptiveProportionFailures > 0n);
+  });
+
+  test("after a failure, output resumes only once 1024 fresh bytes passed", () => {
+    const t = new ContinuousHealthTests();
+    for (let i = 0; i < 40; i++) t.check(randomBytes(32));
+    assert.equal(t.passing, true);
+    t.check(new Uint8Array(32));
+    assert.equal(t.passing, false);
+    let n = 0;
+    while (!t.check(randomBytes(32))) n++;
+    assert.equal(n, STARTUP_SAMPLES / 32);
+    assert.equal(t.snapshot().reason, "");
+  });
+});
