@@ -95,9 +95,10 @@ export class Atecc608aEmulator implements I2cBus {
   }
 
   private async wire(bytes: number): Promise<number> {
+    // The chip acts on a transfer once its stop condition is on the wire.
     const start = this.clock.now();
     if (this.simulateWire) await preciseWaitUntil(this.clock, start + transferMs(bytes, this.clockHz));
-    return start;
+    return this.clock.now();
   }
 
   private nack(syscall: "read" | "write", code: "EREMOTEIO" | "ENXIO" = "EREMOTEIO"): never {
