@@ -76,7 +76,14 @@ export class Harvester {
       return;
     }
     this.running = true;
-    this.loop = this.run();
+    // The loop catches device errors itself; anything else is a bug, logged rather than crashing the process.
+    this.loop = this.run().catch((err) => {
+      this.running = false;
+      this.deviceOk = false;
+      this.deviceError = `harvester stopped by an internal error: ${err instanceof Error ? err.message : String(err)}`;
+      this.opts.log.error("harvest loop failed", { error: err });
+      this.emit();
+    });
     this.emit();
   }
 
