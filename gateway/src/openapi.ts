@@ -6,7 +6,7 @@
 import { getOption, hasOption, ScalarType, type DescEnum, type DescField, type DescMessage, type DescMethod, type DescService } from "@bufbuild/protobuf";
 import { http } from "../../gen/google/api/annotations_pb.js";
 import type { HttpRule } from "../../gen/google/api/http_pb.js";
-import { DatabaseStatusSchema, GatewayService, QueueStatusSchema } from "../../gen/lokey/v1/gateway_pb.js";
+import { GatewayService } from "../../gen/lokey/v1/gateway_pb.js";
 import { enumShortName, fieldRules, send, type RawRoute } from "../../runtime/src/index.js";
 
 type Schema = Record<string, unknown>;
@@ -131,17 +131,6 @@ function documentedResponse(method: DescMethod, schemas: Record<string, Schema>)
           "application/octet-stream": { schema: { type: "string", format: "binary" } },
         },
       };
-    case "getStatus": {
-      schemas.DocumentedQueueStatus = messageSchema(QueueStatusSchema, schemas, ["origin", "connected"]);
-      addMessage(DatabaseStatusSchema, schemas);
-      return {
-        description: "Per source queue counters and the database",
-        content: json({
-          type: "object",
-          properties: { trng: ref("DocumentedQueueStatus"), fortuna: ref("DocumentedQueueStatus"), database: ref("lokey.v1.DatabaseStatus") },
-        }),
-      };
-    }
     case "getMetrics":
       return { description: "Prometheus text exposition", content: { "text/plain": { schema: { type: "string" } } } };
     case "streamData":

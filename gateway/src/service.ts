@@ -5,18 +5,9 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import {
   Encoding,
   GatewayService,
-  GetBytesRequestSchema,
-  GetDataRequestSchema,
-  GetIntegersRequestSchema,
-  GetUuidsRequestSchema,
   Source,
-  StreamDataRequestSchema,
-  UpdateConsumeConfigRequestSchema,
-  UpdateQueueConfigRequestSchema,
   type GetDataResponse,
   type GetMetricsResponse,
-  type GetStatusResponse,
-  type QueueStatus as QueueStatusMsg,
   type StreamDataResponse,
 } from "../../gen/lokey/v1/gateway_pb.js";
 import { bind, invalidArgument, type ServiceBinding } from "../../runtime/src/index.js";
@@ -24,7 +15,6 @@ import type { GatewayEngine, QueueStatus, SourceName } from "./engine/types.js";
 import { decodeValues, formatInfo, valuesJson } from "./formats.js";
 import { healthReport, rfc3339 } from "./health.js";
 import { sampleIntegers } from "./integers.js";
-import { queryEnums, strictBody } from "./rest.js";
 import { UUID_BYTES, uuidsV4 } from "./uuids.js";
 
 export const NO_DATA = "No data available";
@@ -62,22 +52,6 @@ function queueStatus(q: QueueStatus) {
     origin: q.origin,
     connected: q.connected,
   };
-}
-
-// The documented status object has exactly these keys; origin/connected are RPC extras.
-function queueStatusJson(q: QueueStatusMsg | undefined): string {
-  if (!q) return "null";
-  return (
-    `{"polling_count":${q.pollingCount},"queue_current":${q.queueCurrent},"queue_capacity":${q.queueCapacity},` +
-    `"queue_percentage":${Number.isFinite(q.queuePercentage) ? q.queuePercentage : 0},"queue_dropped":${q.queueDropped},` +
-    `"consumed_count":${q.consumedCount},"unconsumed_count":${q.unconsumedCount},"total_generated":${q.totalGenerated}}`
-  );
-}
-
-function statusJson(s: GetStatusResponse): string {
-  const db = s.database;
-  const database = db ? `{"size_bytes":${db.sizeBytes},"size_human":${JSON.stringify(db.sizeHuman)},"path":${JSON.stringify(db.path)}}` : "null";
-  return `{"trng":${queueStatusJson(s.trng)},"fortuna":${queueStatusJson(s.fortuna)},"database":${database}}`;
 }
 
 export function createGatewayBinding(engine: GatewayEngine, opts: GatewayBindingOptions = {}): ServiceBinding {
@@ -208,18 +182,8 @@ export function createGatewayBinding(engine: GatewayEngine, opts: GatewayBinding
           }
           return { body: valuesJson(f, res.data) };
         },
-        getStatus: (res: GetStatusResponse) => ({ body: statusJson(res) }),
         getMetrics: (res: GetMetricsResponse) => ({ headers: { "Content-Type": res.contentType }, body: res.text }),
         streamData: (res: StreamDataResponse) => ({ headers: { "Content-Type": "application/octet-stream" }, body: res.data }),
-      },
-      parse: {
-        getData: strictBody(GetDataRequestSchema),
-        streamData: queryEnums(StreamDataRequestSchema),
-        updateQueueConfig: strictBody(UpdateQueueConfigRequestSchema),
-        updateConsumeConfig: strictBody(UpdateConsumeConfigRequestSchema),
-        getIntegers: strictBody(GetIntegersRequestSchema),
-        getUuids: strictBody(GetUuidsRequestSchema),
-        getBytes: strictBody(GetBytesRequestSchema),
       },
     },
   );

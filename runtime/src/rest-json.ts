@@ -5,6 +5,7 @@
 import { fromJson, ScalarType, type DescEnum, type DescField, type DescMessage, type JsonValue, type Message } from "@bufbuild/protobuf";
 import { base64Encode } from "@bufbuild/protobuf/wire";
 import { invalidArgument } from "./errors.js";
+import { fieldRules } from "./rules.js";
 
 export type BytesEncoding = "hex" | "base64";
 
@@ -24,7 +25,8 @@ export const enumShortName = (e: DescEnum, number: number): string => {
 /** Accepted spellings of an enum value: "trng", "TRNG", "SOURCE_TRNG". */
 function enumNumber(e: DescEnum, text: string): number | undefined {
   const t = text.toUpperCase();
-  const prefix = e.sharedPrefix ?? "";
+  // protobuf-es gives the shared prefix in lower case ("format_").
+  const prefix = (e.sharedPrefix ?? "").toUpperCase();
   return e.values.find((v) => v.name === t || v.name === prefix + t)?.number;
 }
 
@@ -45,21 +47,29 @@ export function hexToBytes(text: string, name: string): Uint8Array {
 
 /**
  * Rewrites REST spellings into protobuf JSON (short enum names, hex bytes) so
- * `fromJson` can parse the result strictly. Unknown enum names are reported
- * with the accepted choices; other type errors are left to `fromJson`.
+ * `fromJson` can parse the result strictly. Body values must also have their
+ * field's JSON type: protobuf JSON would take "10" for an integer or 2 for an
+ * enum, the documented API answers those with "Invalid request body". Query
+ * values arrive as checked strings and skip that test.
  */
-function adapt(schema: DescMessage, json: Record<string, unknown>, bytes: BytesEncoding, path: string): Record<string, unknown> {
+function adapt(schema: DescMessage, json: Record<string, unknown>, ctx: AdaptContext, path: string): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(json)) {
     const field = findField(schema, key);
-    out[key] = field ? adaptValue(field, value, bytes, path + field.name) : value;
+    out[key] = field ? adaptValue(field, value, ctx, path + field.name) : value;
   }
   return out;
 }
 
-function adaptValue(field: DescField, value: unknown, bytes: BytesEncoding, name: string): unknown {
+interface AdaptContext {
+  bytes: BytesEncoding;
+  strictTypes: boolean;
+}
+
+function adaptValue(field: DescField, value: unknown, ctx: AdaptContext, name: string): unknown {
   if (value === null) return value;
   const one = (v: unknown, itemName: string): unknown => {
+    if (ctx.strictTypes) checkJsonType(field, v, itemName);
     if (field.enum && typeof v === "string") {
       const n = enumNumber(field.enum, v);
       if (n === undefined || n === 0) {
@@ -67,21 +77,81 @@ function adaptValue(field: DescField, value: unknown, bytes: BytesEncoding, name
       }
       return n;
     }
-    if (field.scalar === ScalarType.BYTES && bytes === "hex" && typeof v === "string") {
+    if (field.scalar === ScalarType.BYTES && ctx.bytes === "hex" && typeof v === "string") {
       return base64Encode(hexToBytes(v, itemName));
     }
     if (field.message && typeof v === "object" && v !== null && !Array.isArray(v)) {
-      return adapt(field.message, v as Record<string, unknown>, bytes, itemName + ".");
+      return adapt(field.message, v as Record<string, unknown>, ctx, itemName + ".");
     }
     return v;
   };
-  if (field.fieldKind === "list" && Array.isArray(value)) return value.map((v, i) => one(v, `${name}[${i}]`));
+  if (field.fieldKind === "list") {
+    if (!Array.isArray(value)) throw new RestBodyError(`${name}: expected an array`);
+    return value.map((v, i) => one(v, `${name}[${i}]`));
+  }
   return one(value, name);
 }
 
+// parseJsonExact hands integers of 16+ digits over as digit strings.
+const EXACT_DIGITS = /^-?\d{16,}$/;
+
+function integerWidth(scalar: ScalarType): [bigint, bigint] | undefined {
+  switch (scalar) {
+    case ScalarType.INT32:
+    case ScalarType.SINT32:
+    case ScalarType.SFIXED32:
+      return [-(2n ** 31n), 2n ** 31n - 1n];
+    case ScalarType.UINT32:
+    case ScalarType.FIXED32:
+      return [0n, 2n ** 32n - 1n];
+    case ScalarType.INT64:
+    case ScalarType.SINT64:
+    case ScalarType.SFIXED64:
+      return [-(2n ** 63n), 2n ** 63n - 1n];
+    case ScalarType.UINT64:
+    case ScalarType.FIXED64:
+      return [0n, 2n ** 64n - 1n];
+    default:
+      return undefined;
+  }
+}
+
+function checkJsonType(f: DescField, v: unknown, name: string): void {
+  const fail = () => new RestBodyError(`${name}: expected ${typeWord(f, true)}`);
+  if (f.message) {
+    if (typeof v !== "object" || v === null || Array.isArray(v)) throw fail();
+    return;
+  }
+  if (f.enum || f.scalar === ScalarType.STRING || f.scalar === ScalarType.BYTES) {
+    if (typeof v !== "string") throw fail();
+    return;
+  }
+  if (f.scalar === ScalarType.BOOL) {
+    if (typeof v !== "boolean") throw fail();
+    return;
+  }
+  const width = f.scalar === undefined ? undefined : integerWidth(f.scalar);
+  if (!width) {
+    if (typeof v !== "number") throw fail();
+    return;
+  }
+  const n = typeof v === "number" && Number.isInteger(v) ? BigInt(v) : typeof v === "string" && EXACT_DIGITS.test(v) ? BigInt(v) : undefined;
+  if (n === undefined) throw fail();
+  if (n < width[0] || n > width[1]) {
+    // Say the declared rule's range when there is one: that is what the caller can send.
+    const r = fieldRules(f);
+    throw invalidArgument(`${name}: must be an integer from ${r?.min ?? width[0]} to ${r?.max ?? width[1]}, got ${n}`);
+  }
+}
+
 /** Parses a REST JSON object into a message of `schema`, strictly (unknown keys are errors). */
-export function messageFromRestJson<T extends Message>(schema: DescMessage, json: Record<string, unknown>, bytes: BytesEncoding): T {
-  const adapted = adapt(schema, json, bytes, "");
+export function messageFromRestJson<T extends Message>(
+  schema: DescMessage,
+  json: Record<string, unknown>,
+  bytes: BytesEncoding,
+  strictTypes = true,
+): T {
+  const adapted = adapt(schema, json, { bytes, strictTypes }, "");
   try {
     return fromJson(schema, adapted as JsonValue, { ignoreUnknownFields: false }) as T;
   } catch (err) {
@@ -100,8 +170,8 @@ function explainJsonError(schema: DescMessage, err: unknown): string {
   return text.replace(/^\[[a-z_]+\] /, "");
 }
 
-function typeWord(f: DescField): string {
-  if (f.fieldKind === "list") return "an array";
+function typeWord(f: DescField, item = false): string {
+  if (f.fieldKind === "list" && !item) return "an array";
   if (f.enum) return `one of ${enumChoices(f.enum)}`;
   if (f.message) return "an object";
   switch (f.scalar) {

@@ -134,7 +134,8 @@ export class Transcoder {
     Object.assign(json, vars);
     const adapted = route.rest.parse?.[route.method.localName]?.(json) ?? json;
     requirePresent(schema, adapted);
-    const request = messageFromRestJson(schema, adapted, route.rest.bytes ?? "base64");
+    // Body values must carry their fields' JSON types; query values are typed above.
+    const request = messageFromRestJson(schema, adapted, route.rest.bytes ?? "base64", route.body !== "");
 
     const abort = new AbortController();
     res.on("close", () => abort.abort());
@@ -200,7 +201,9 @@ export class Transcoder {
       return;
     }
     if (err instanceof PayloadTooLarge) {
-      sendJson(res, 413, { error: err.message });
+      // 400 like any unreadable body, as the original API answers (its JSON
+      // decoder fails on the cut-off body); the detail says why.
+      sendJson(res, 400, { error: "Invalid request body", detail: err.message });
       return;
     }
     const ce = asConnectError(err);
@@ -231,12 +234,12 @@ function drained(res: NodeResponse, signal: AbortSignal): Promise<void> {
 
 async function readBody(req: NodeRequest, max: number): Promise<Buffer> {
   const declared = Number(req.headers["content-length"] ?? 0);
-  if (declared > max) throw new PayloadTooLarge(`Request body too large (limit ${max} bytes)`);
+  if (declared > max) throw new PayloadTooLarge(`the body is larger than ${max} bytes`);
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req as AsyncIterable<Buffer>) {
     size += chunk.length;
-    if (size > max) throw new PayloadTooLarge(`Request body too large (limit ${max} bytes)`);
+    if (size > max) throw new PayloadTooLarge(`the body is larger than ${max} bytes`);
     chunks.push(chunk);
   }
   return Buffer.concat(chunks);

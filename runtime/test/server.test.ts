@@ -184,7 +184,9 @@ describe("REST transcoding", () => {
     ["not hex", "/seed", { method: "POST", body: '{"seeds": ["zz"]}' }, 400, /seeds\[0\]: must be a hex string/],
     ["unknown field", "/seed", { method: "POST", body: '{"seeds": ["00"], "extra": 1}' }, 400, /Invalid request body/],
     ["body not an object", "/seed", { method: "POST", body: "[1,2]" }, 400, /Invalid request body/],
-    ["oversized body", "/seed", { method: "POST", body: JSON.stringify({ seeds: ["00".repeat(40000)] }) }, 413, /too large/],
+    ["oversized body", "/seed", { method: "POST", body: JSON.stringify({ seeds: ["00".repeat(40000)] }) }, 400, /Invalid request body .*larger than 65536 bytes/],
+    ["number for a string", "/seed", { method: "POST", body: '{"seeds": [12]}' }, 400, /Invalid request body seeds\[0\]: expected a string/],
+    ["string for an array", "/seed", { method: "POST", body: '{"seeds": "00"}' }, 400, /Invalid request body seeds: expected an array/],
   ];
   for (const [what, path, init, status, pattern] of bad) {
     test(`${what}: ${status} with a JSON error`, async () => {

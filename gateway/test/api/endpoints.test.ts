@@ -39,13 +39,14 @@ describe("GET /api/v1/health", () => {
   });
 });
 
-test("GET /api/v1/status: the documented keys per source and the database", async () => {
+test("GET /api/v1/status: the documented keys per source, the origin of the data, and the database", async () => {
   g.engine.queues.trng.bytes = Buffer.alloc(0);
   g.engine.feed("trng", randomBytes(64));
   g.engine.queues.fortuna.dropped = 2n ** 60n + 3n;
   const r = await get("/api/v1/status");
   assert.equal(r.status, 200);
-  const keys = ["polling_count", "queue_current", "queue_capacity", "queue_percentage", "queue_dropped", "consumed_count", "unconsumed_count", "total_generated"];
+  // The documented keys first, in order; origin and connected added so an OS fallback is never mistaken for hardware.
+  const keys = ["polling_count", "queue_current", "queue_capacity", "queue_percentage", "queue_dropped", "consumed_count", "unconsumed_count", "total_generated", "origin", "connected"];
   const body = JSON.parse(r.text) as Record<string, Record<string, unknown>>;
   assert.deepEqual(Object.keys(body), ["trng", "fortuna", "database"]);
   assert.deepEqual(Object.keys(body.trng), keys);

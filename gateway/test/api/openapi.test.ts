@@ -81,8 +81,9 @@ test("documented responses: bare array or binary for data, text for metrics, err
   assert.ok(data["400"] && data["404"]);
   assert.ok((doc.paths["/metrics"].get.responses["200"] as { content: Record<string, unknown> }).content["text/plain"]);
   assert.ok(doc.paths["/api/v1/config/queue"].put.responses["500"]);
-  const status = doc.components.schemas.DocumentedQueueStatus.properties!;
-  assert.deepEqual(Object.keys(status), ["polling_count", "queue_current", "queue_capacity", "queue_percentage", "queue_dropped", "consumed_count", "unconsumed_count", "total_generated"]);
+  // The documented keys in order, then where the bytes come from (never hiding an OS fallback).
+  const status = doc.components.schemas["lokey.v1.QueueStatus"].properties!;
+  assert.deepEqual(Object.keys(status), ["polling_count", "queue_current", "queue_capacity", "queue_percentage", "queue_dropped", "consumed_count", "unconsumed_count", "total_generated", "origin", "connected"]);
 });
 
 test("every $ref resolves", () => {
