@@ -60,8 +60,18 @@ export function grpcTarget(address: string): string {
   return parts[0].replace(/^https?:\/\//, "");
 }
 
+// grpc-message is percent-encoded on the wire (gRPC HTTP/2 protocol spec) and
+// grpc-js hands it over as received.
+function decodeGrpcMessage(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+
 const toConnectError = (err: grpc.ServiceError): ConnectError =>
-  new ConnectError(err.details || err.message, (err.code as number as Code) ?? Code.Unknown);
+  new ConnectError(decodeGrpcMessage(err.details || err.message), (err.code as number as Code) ?? Code.Unknown);
 
 function callOptions(opts?: GrpcCallOptions): grpc.CallOptions {
   return opts?.timeoutMs !== undefined ? { deadline: new Date(Date.now() + opts.timeoutMs) } : {};
@@ -84,10 +94,15 @@ function methodCaller(raw: grpc.Client, m: DescMethod) {
   if (m.methodKind === "unary") {
     return (req: MessageInitShape<DescMessage>, opts?: GrpcCallOptions) =>
       new Promise((resolve, reject) => {
-        const call = raw.makeUnaryRequest(path, serialize, deserialize, req, new grpc.Metadata(), callOptions(opts), (err, res) =>
-          err ? reject(toConnectError(err)) : resolve(res),
-        );
-        opts?.signal?.addEventListener("abort", () => call.cancel(), { once: true });
+        const onAbort = () => call.cancel();
+        const call = raw.makeUnaryRequest(path, serialize, deserialize, req, new grpc.Metadata(), callOptions(opts), (err, res) => {
+          // Long-lived signals (a feeder's, a server's) must not collect one listener per call.
+          opts?.signal?.removeEventListener("abort", onAbort);
+          if (err) reject(toConnectError(err));
+          else resolve(res);
+        });
+        opts?.signal?.addEventListener("abort", onAbort, { once: true });
+        if (opts?.signal?.aborted) call.cancel();
       });
   }
   if (m.methodKind === "server_streaming") {
