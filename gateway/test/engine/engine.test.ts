@@ -4,7 +4,6 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ConfigError, EnvReader, silentLogger } from "../../../runtime/src/index.js";
 import { openGatewayEngine, readGatewayEngineConfig } from "../../src/engine/engine.js";
-import type { GatewayEngine } from "../../src/engine/types.js";
 import { DIRECT_MARK, FakeController, FakeFortuna, SEED_MARK, STREAM_MARK, settled, testConfig, until } from "./fakes.js";
 import { tempDir } from "./helpers.js";
 
