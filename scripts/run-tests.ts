@@ -1,11 +1,12 @@
-// Runs every node:test suite (`*/test/**/*.test.ts`) through tsx. Node 20's
+// Runs every node:test suite (`*/test/**/*.test.ts`, and the cross-service
+// end-to-end suites in `test/`) through tsx. Node 20's
 // `--test` takes no globs, so the files are listed here. Arguments narrow the
 // run to paths containing any of them: `npm run test:unit -- fortuna`.
 import { spawnSync } from "node:child_process";
 import { readdirSync, statSync } from "node:fs";
 import { join } from "node:path";
 
-const roots = ["runtime", "controller", "fortuna", "gateway"];
+const roots = ["runtime/test", "controller/test", "fortuna/test", "gateway/test", "test"];
 const filters = process.argv.slice(2);
 
 function walk(dir: string): string[] {
@@ -21,7 +22,7 @@ function walk(dir: string): string[] {
 const files = roots
   .flatMap((r) => {
     try {
-      return walk(join(r, "test"));
+      return walk(r);
     } catch {
       return [];
     }

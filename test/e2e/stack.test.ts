@@ -1,0 +1,141 @@
+// The whole stack as a user starts it: `npm start` (scripts/start.ts) with its
+// embedded defaults, three real processes on loopback, then what the README
+// promises: reflection and health on every port, /health as JSON, data served
+// through the gateway with seeding done, and Ctrl-C stopping everything.
+import { after, before, describe, test } from "node:test";
+import assert from "node:assert/strict";
+import { spawn, type ChildProcess } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { create } from "@bufbuild/protobuf";
+import { createClient } from "@connectrpc/connect";
+import { createGrpcTransport } from "@connectrpc/connect-node";
+import { Health, HealthCheckResponse_ServingStatus as Status } from "../../gen/grpc/health/v1/health_pb.js";
+import { ServerReflection, ServerReflectionRequestSchema } from "../../gen/grpc/reflection/v1/reflection_pb.js";
+
+// Liveness bounds, not performance targets: generous for a loaded 2-core machine.
+const STARTUP_BOUND_MS = 90_000;
+const STOP_BOUND_MS = 30_000;
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const { port } = s.address() as { port: number };
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+async function until<T>(what: string, probe: () => Promise<T | undefined>, boundMs = STARTUP_BOUND_MS): Promise<T> {
+  const end = Date.now() + boundMs;
+  let last: unknown;
+  while (Date.now() < end) {
+    try {
+      const v = await probe();
+      if (v !== undefined) return v;
+    } catch (err) {
+      last = err;
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+  throw new Error(`${what} did not happen within ${boundMs} ms (last error: ${String(last)}); output:\n${output.slice(-4000)}`);
+}
+
+const services = {
+  gateway: { port: 0, typeName: "lokey.v1.GatewayService" },
+  controller: { port: 0, typeName: "lokey.controller.v1.ControllerService" },
+  fortuna: { port: 0, typeName: "lokey.fortuna.v1.FortunaService" },
+};
+let stack: ChildProcess;
+let output = "";
+let dbDir: string;
+let exited: Promise<number | null>;
+
+before(async () => {
+  for (const s of Object.values(services)) s.port = await freePort();
+  dbDir = mkdtempSync(join(tmpdir(), "lokey-e2e-"));
+  stack = spawn(process.execPath, ["--import", "tsx", "scripts/start.ts"], {
+    env: {
+      ...process.env,
+      GATEWAY_PORT: String(services.gateway.port),
+      CONTROLLER_PORT: String(services.controller.port),
+      FORTUNA_PORT: String(services.fortuna.port),
+      DB_PATH: join(dbDir, "gateway"),
+      LOG_LEVEL: "info",
+    },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  stack.stdout!.on("data", (b) => (output += b));
+  stack.stderr!.on("data", (b) => (output += b));
+  exited = new Promise((resolve) => stack.once("exit", (code) => resolve(code)));
+});
+
+after(async () => {
+  if (stack.exitCode === null) stack.kill("SIGKILL");
+  rmSync(dbDir, { recursive: true, force: true });
+});
+
+const base = (port: number) => `http://127.0.0.1:${port}`;
+
+describe("npm start", () => {
+  for (const [name, svc] of Object.entries(services)) {
+    test(`${name}: /health answers JSON`, async () => {
+      const body = await until(`${name} /health`, async () => {
+        const res = await fetch(`${base(svc.port)}/health`);
+        assert.match(res.headers.get("content-type") ?? "", /application\/json/);
+        return (await res.json()) as Record<string, unknown>;
+      });
+      assert.equal(typeof body, "object");
+      assert.ok("status" in body || "healthy" in body, JSON.stringify(body));
+    });
+
+    test(`${name}: reflection lists the service and health Check turns SERVING`, async () => {
+      const transport = createGrpcTransport({ baseUrl: base(svc.port) });
+      const reflection = createClient(ServerReflection, transport);
+      async function* list() {
+        yield create(ServerReflectionRequestSchema, { messageRequest: { case: "listServices", value: "" } });
+      }
+      let names: string[] = [];
+      for await (const r of reflection.serverReflectionInfo(list())) {
+        if (r.messageResponse.case === "listServicesResponse") names = r.messageResponse.value.service.map((s) => s.name);
+      }
+      assert.ok(names.includes(svc.typeName), `${svc.typeName} in ${names}`);
+      const health = createClient(Health, transport);
+      // Fortuna serves only once the gateway has seeded it from the controller.
+      await until(`${name} SERVING`, async () => ((await health.check({ service: "" })).status === Status.SERVING ? true : undefined));
+    });
+  }
+
+  test("the gateway serves both sources and its counters add up", async () => {
+    const g = base(services.gateway.port);
+    // 1024 bytes cover at least one whole queue item of either source, so each
+    // read shows up in consumed_count (items count once their last byte is served).
+    for (const source of ["fortuna", "trng"]) {
+      const values = await until(`${source} data`, async () => {
+        const res = await fetch(`${g}/api/v1/data`, { method: "POST", body: JSON.stringify({ format: "uint8", limit: 1024, source }) });
+        return res.status === 200 ? ((await res.json()) as number[]) : undefined;
+      });
+      assert.equal(values.length, 1024);
+      assert.ok(values.every((v) => Number.isInteger(v) && v >= 0 && v <= 255));
+    }
+    const status = (await (await fetch(`${g}/api/v1/status`)).json()) as Record<string, Record<string, number>>;
+    for (const source of ["trng", "fortuna"]) {
+      const q = status[source];
+      assert.ok(q.consumed_count > 0, `${source} consumed_count ${q.consumed_count}`);
+      assert.ok(q.queue_current <= q.queue_capacity);
+      assert.equal(q.unconsumed_count, q.queue_current);
+      assert.equal(q.total_generated, q.queue_current + q.consumed_count + q.queue_dropped);
+    }
+  });
+
+  test("Ctrl-C stops all three", async () => {
+    stack.kill("SIGINT");
+    const code = await Promise.race([exited, new Promise<"timeout">((r) => setTimeout(() => r("timeout"), STOP_BOUND_MS))]);
+    assert.equal(code, 0, `exit ${code}; output:\n${output.slice(-3000)}`);
+    for (const svc of Object.values(services)) await assert.rejects(fetch(`${base(svc.port)}/health`));
+  });
+});
