@@ -34,8 +34,10 @@ export class CounterBlocks {
     const words = this.words;
     if (lo + k <= 2 ** 32) {
       if (this.high !== high || this.highBlocks < k) this.fillHigh(high, k);
-      // Hot loop: one store per block.
-      for (let i = 0, w = 0; i < k; i++, w += 4) words[w] = lo + i;
+      // Hot loop: one store per block, in int32 arithmetic (the bit pattern
+      // stored into the Uint32Array is the same, and V8 keeps it unboxed).
+      const base = lo | 0;
+      for (let i = 0, w = 0; i < k; i++, w += 4) words[w] = (base + i) | 0;
     } else {
       // The low word wraps inside this request: write every block in full.
       for (let i = 0; i < k; i++) this.writeFull(i, counter + BigInt(i));

@@ -61,16 +61,16 @@ export class FortunaGenerator {
     const blocks = Math.ceil(n / BLOCK_BYTES);
     const total = blocks + KEY_BYTES / BLOCK_BYTES;
     // 9.4.3 "GenerateBlocks": AES-256(K, C) with C incremented per block; one
-    // ECB pass over the prepared counter blocks computes all of them.
+    // ECB pass over the prepared counter blocks computes all of them. The two
+    // rekey blocks go through a second call so the caller's buffer never holds
+    // the new key. ECB without padding keeps nothing back, so no final() is needed.
     const cipher = createCipheriv("aes-256-ecb", this.k, null).setAutoPadding(false);
-    const out = cipher.update(this.inputs.blocks(this.c, total));
-    cipher.final();
+    const inputs = this.inputs.blocks(this.c, total);
+    const out = cipher.update(inputs.subarray(0, blocks * BLOCK_BYTES));
+    this.k.set(cipher.update(inputs.subarray(blocks * BLOCK_BYTES)));
     this.c = (this.c + BigInt(total)) & COUNTER_MASK;
-    const keyAt = blocks * BLOCK_BYTES;
-    this.k.set(out.subarray(keyAt, keyAt + KEY_BYTES));
-    // The caller gets a view of `out`: wipe the new key and the unused tail of
-    // the last block so nothing beyond the n bytes can be read from its buffer.
-    out.fill(0, n);
+    // Output past n (the rest of the last block) is discarded by the design; wipe it.
+    if (out.length > n) out.fill(0, n);
     return out.subarray(0, n);
   }
 }
