@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import type { QueueStore } from "../../src/engine/queue-store.js";
+import { WINDOW_BYTES, type QueueStore } from "../../src/engine/queue-store.js";
 import { allBytes, balanced, bytesOf, openStore, tempDir, words, wordsOf } from "./helpers.js";
 
 let dir: ReturnType<typeof tempDir>;
@@ -148,6 +148,56 @@ describe("queue store", () => {
     const all = [...served, ...left].sort((a, b) => a - b);
     assert.equal(new Set(served).size, served.length, "a word was served twice");
     assert.deepEqual(all, Array.from({ length: ITEMS * WORDS_PER_ITEM }, (_, i) => i));
+    assert.ok(balanced(store.counters("fortuna")));
+  });
+});
+
+describe("queue store beyond the in-memory window", () => {
+  const MIB = 1024 * 1024;
+  const WORDS = MIB / 4;
+  const add = (to: number[], ws: number[]) => {
+    for (const w of ws) to.push(w);
+  };
+
+  test("a queue larger than the window is served in order, with enqueues and offsets in between, counters balanced", async () => {
+    await store.setQueueSizes({ fortuna: 100 });
+    const total = Math.ceil(WINDOW_BYTES / MIB) + 8;
+    let next = 0;
+    for (let i = 0; i < total; i++) await store.enqueue("fortuna", [words(next++ * WORDS, WORDS)]);
+    const served: number[] = [];
+    // An offset take past the window's end leaves the skipped words in place.
+    const skipped = wordsOf((await store.take("fortuna", 8, WINDOW_BYTES + MIB / 2, { consume: true }))!);
+    assert.deepEqual(skipped, [(WINDOW_BYTES + MIB / 2) / 4, (WINDOW_BYTES + MIB / 2) / 4 + 1]);
+    add(served, skipped);
+    const left = () => next * MIB - served.length * 4;
+    for (let k = 0; left() > MIB; k++) {
+      add(served, wordsOf((await store.take("fortuna", Math.min(MIB + MIB / 2, left() - MIB), 0, { consume: true }))!));
+      if (k < 6) await store.enqueue("fortuna", [words(next++ * WORDS, WORDS)]);
+    }
+    assert.equal(await store.take("fortuna", left() + 4, 0, { consume: true }), null);
+    add(served, wordsOf(await store.takeSome("fortuna", 2 * MIB)));
+    assert.equal(store.counters("fortuna").items, 0n);
+    assert.deepEqual(served.sort((a, b) => a - b), Array.from({ length: next * WORDS }, (_, i) => i));
+    assert.ok(balanced(store.counters("fortuna")));
+  });
+
+  test("concurrent takers on a queue larger than the window never receive the same bytes", async () => {
+    await store.setQueueSizes({ fortuna: 100 });
+    const total = Math.ceil(WINDOW_BYTES / MIB) + 4;
+    for (let i = 0; i < total; i++) await store.enqueue("fortuna", [words(i * WORDS, WORDS)]);
+    const served: number[] = [];
+    await Promise.all(
+      Array.from({ length: 16 }, async (_, t) => {
+        for (let k = 0; k < 8; k++) {
+          const out = await store.take("fortuna", 4 * (1 + ((t * 7919 + k * 104729) % (WORDS / 2))), 0, { consume: true });
+          if (out) add(served, wordsOf(out));
+        }
+      }),
+    );
+    const left = (await store.items("fortuna")).flatMap((i) => wordsOf(i.data));
+    assert.equal(new Set(served).size, served.length, "a word was served twice");
+    add(served, left);
+    assert.deepEqual(served.sort((a, b) => a - b), Array.from({ length: total * WORDS }, (_, i) => i));
     assert.ok(balanced(store.counters("fortuna")));
   });
 });
