@@ -6,6 +6,8 @@
 // - CPU while a stream's reader stalls, against an idle process.
 import { createCipheriv, randomBytes } from "node:crypto";
 import { createServer as createHttp2Server } from "node:http2";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { FortunaService } from "../gen/lokey/fortuna/v1/fortuna_pb.js";
 import { createGrpcClient, silentLogger, startServer } from "../runtime/src/index.js";
@@ -15,6 +17,9 @@ import type { BenchRow } from "./types.js";
 
 const MIB = 1 << 20;
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+// A full collection between measurement phases (the flag applies to contexts created after it).
+setFlagsFromString("--expose-gc");
+const gc = runInNewContext("gc") as () => void;
 const onlyGenerator = process.env.FORTUNA_BENCH_GENERATOR_ONLY === "1";
 
 /** Bytes per second of `fn` (which makes `bytes` per call), over about `ms`. */
@@ -42,33 +47,35 @@ async function generatorVsCtr(): Promise<BenchRow> {
   // counter blocks: a fresh Buffer.alloc is calloc'd memory still mapped to the
   // kernel's shared zero page, whose reads always hit cache and flatter the baseline.
   const zeros = Buffer.allocUnsafeSlow(MIB).fill(0);
-  // Alternate single calls so machine noise, allocator and cache state hit
-  // both sides alike; sum each side's time.
-  let fortunaNs = 0n;
-  let bareNs = 0n;
-  let calls = 0;
-  for (let i = 0; i < 20; i++) {
-    ctr.update(zeros);
-    g.pseudoRandomData(MIB);
+  const sides = { fortuna: () => g.pseudoRandomData(MIB), bare: () => ctr.update(zeros) };
+  const ns = { fortuna: 0n, bare: 0n };
+  const calls = { fortuna: 0, bare: 0 };
+  // Alternating 250 ms phases, so machine noise hits both sides alike. A full
+  // GC before each phase makes each side pay for its own garbage (1 MiB
+  // buffers freed in the other side's phase would otherwise be billed to it).
+  for (let round = 0; round < 16; round++) {
+    for (const side of ["bare", "fortuna"] as const) {
+      gc();
+      const fn = sides[side];
+      for (let i = 0; i < 3; i++) fn();
+      const start = process.hrtime.bigint();
+      const end = start + 250_000_000n;
+      let now = start;
+      while (now < end) {
+        fn();
+        calls[side]++;
+        now = process.hrtime.bigint();
+      }
+      ns[side] += now - start;
+    }
   }
-  const end = process.hrtime.bigint() + 8_000_000_000n;
-  while (process.hrtime.bigint() < end) {
-    const t0 = process.hrtime.bigint();
-    ctr.update(zeros);
-    const t1 = process.hrtime.bigint();
-    g.pseudoRandomData(MIB);
-    const t2 = process.hrtime.bigint();
-    bareNs += t1 - t0;
-    fortunaNs += t2 - t1;
-    calls++;
-  }
-  const perSecond = (ns: bigint) => (calls * MIB) / (Number(ns) / 1e9);
+  const perSecond = (side: "fortuna" | "bare") => (calls[side] * MIB) / (Number(ns[side]) / 1e9);
   return {
     name: "FortunaGenerator.pseudoRandomData 1 MiB",
-    value: mbps(perSecond(fortunaNs)),
+    value: mbps(perSecond("fortuna")),
     unit: "MB/s",
     baselineName: "createCipheriv('aes-256-ctr') 1 MiB",
-    baseline: mbps(perSecond(bareNs)),
+    baseline: mbps(perSecond("bare")),
     target: 0.9,
   };
 }
@@ -122,6 +129,8 @@ async function streamRows(): Promise<BenchRow[]> {
 
     // A reader that stops: the server should go idle. Compare with no stream at all.
     const cpuMsPerSecond = async (ms: number) => {
+      gc();
+      await new Promise((r) => setTimeout(r, 200));
       const before = process.cpuUsage();
       await new Promise((r) => setTimeout(r, ms));
       const d = process.cpuUsage(before);
