@@ -35,6 +35,8 @@ const HOUR_MS = 3_600_000;
 export const WINDOW_BYTES = 16 * 1024 * 1024;
 /** Bytes read back from the database in one pass when the window runs short. */
 const LOAD_BYTES = 4 * 1024 * 1024;
+/** Read-ahead of that pass (the native iterator also stops at 1000 entries per trip). */
+const LOAD_READ_AHEAD_BYTES = 1024 * 1024;
 
 export type SourceCounters = Record<CounterName, bigint>;
 
@@ -400,7 +402,7 @@ export class QueueStore {
       let stopped = false;
       const needBytes = Math.max(LOAD_BYTES, bytes - st.winBytes);
       const needItems = items - (st.win.length - st.winAt);
-      await this.db.scan({ gte: itemKey(source, from), lt: itemKey(source, upTo) }, (k, v) => {
+      await this.db.scan({ gte: itemKey(source, from), lt: itemKey(source, upTo), readAheadBytes: LOAD_READ_AHEAD_BYTES }, (k, v) => {
         got.push({ id: itemIdOf(k), data: v });
         gotBytes += v.length;
         if (gotBytes >= needBytes && got.length >= needItems) {
@@ -473,7 +475,15 @@ export class QueueStore {
     st.counters.items -= BigInt(consumed);
     st.counters.consumed += BigInt(consumed);
     this.compact(st);
+    this.prefetch(source, st);
     return copied;
+  }
+
+  /** Reads the next part of a long queue before takes have to wait for it. */
+  private prefetch(source: SourceName, st: SourceState): void {
+    if (st.winBytes >= LOAD_BYTES || this.covers(st, LOAD_BYTES, 0)) return;
+    // A failure here is met again (and reported) by the take that needs the bytes.
+    this.load(source, st, 2 * LOAD_BYTES, 0).catch(() => undefined);
   }
 
   /** Drops the consumed front of the window array once it dominates. */
