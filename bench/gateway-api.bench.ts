@@ -1,23 +1,40 @@
-// POST /api/v1/data throughput of the gateway (real RocksDB engine, fed by an
-// in-process fake Fortuna answering from crypto.randomBytes) against a
-// minimal node:http server that answers the same shapes straight from
+// POST /api/v1/data throughput of the gateway (real RocksDB engine, default
+// Fortuna item size, fed by a fake Fortuna answering from crypto.randomBytes
+// in a process of its own, as the real Fortuna runs) against a minimal
+// node:http server that answers the same shapes straight from
 // crypto.randomBytes, measured in the same run at several concurrencies.
-// The same API over the tests' in-memory engine is measured too, so the cost
-// of the API layer and the cost of durable queue storage can be told apart.
+// The gateway serves from its queue: each measurement starts with the queue
+// full (what the queue is for) and holds enough for the whole measurement at
+// the target rate; a row "sustained" also reports a queue drained first, so
+// the refill rate shows. The same API over the tests' in-memory engine is
+// measured too, so API cost and durable-storage cost can be told apart.
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
+import { spawn } from "node:child_process";
+import { once } from "node:events";
 import { Agent, createServer, request, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { FortunaService } from "../gen/lokey/fortuna/v1/fortuna_pb.js";
 import { bind, EnvReader, silentLogger, startServer } from "../runtime/src/index.js";
 import { gatewaySetup } from "../gateway/src/app.js";
 import { openGatewayEngine, readGatewayEngineConfig } from "../gateway/src/engine/engine.js";
+import type { GatewayEngine } from "../gateway/src/engine/types.js";
 import { FakeEngine } from "../gateway/test/api/fake-engine.js";
 import type { BenchRow } from "./types.js";
 
 const MEASURE_MS = 1000;
+/**
+ * Fortuna queue in default-size items (FORTUNA_ITEM_BYTES 1024): 64 MiB, so
+ * a measurement at the baseline's rate does not run it dry. The default
+ * 5000 items (5 MB) would last 50 ms at 100 MB/s: every figure would be the
+ * refill rate of the upstream instead of the gateway's.
+ */
+const QUEUE_ITEMS = 65536;
+/** Longest wait for the queue to fill before a measurement. */
+const FILL_WAIT_MS = 8000;
 const CONCURRENCY = [1, 8, 32];
 const CASES = [
   { format: "binary", limit: 100000 },
@@ -48,8 +65,8 @@ function startBaseline(): Promise<Server> {
   return new Promise((resolve) => server.listen(0, "127.0.0.1", () => resolve(server)));
 }
 
-async function startFortuna() {
-  const impl = bind(FortunaService, {
+function fortunaService() {
+  return bind(FortunaService, {
     generate: (req) => ({ data: randomBytes(req.size), size: req.size }),
     seed: (req) => ({ status: "reseeded", count: req.seeds.length, reseeded: true }),
     getInfo: () => ({ service: "bench-fortuna", seeded: true }),
@@ -58,7 +75,29 @@ async function startFortuna() {
       while (!ctx.signal.aborted) yield { data: randomBytes(req.chunkSize ?? 65536) };
     },
   });
-  return startServer({ name: "bench-fortuna", port: 0, host: "127.0.0.1", log: silentLogger, bindings: [impl] });
+}
+
+/** The fake Fortuna in a child process (this file, run with FORTUNA_CHILD); resolves its port. */
+async function startFortuna(): Promise<{ port: number; close: () => Promise<void> }> {
+  const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url)], {
+    env: { ...process.env, FORTUNA_CHILD: "1" },
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const [line] = (await once(child.stdout, "data")) as [Buffer];
+  const port = Number(/port=(\d+)/.exec(line.toString())?.[1]);
+  if (!port) throw new Error(`fake Fortuna did not start: ${line.toString()}`);
+  return {
+    port,
+    close: async () => {
+      child.kill("SIGTERM");
+      if (child.exitCode === null) await once(child, "exit");
+    },
+  };
+}
+
+if (process.env.FORTUNA_CHILD) {
+  const server = await startServer({ name: "bench-fortuna", port: 0, host: "127.0.0.1", log: silentLogger, bindings: [fortunaService()] });
+  process.stdout.write(`port=${server.port}\n`);
 }
 
 interface Load {
@@ -103,6 +142,16 @@ async function load(port: number, body: string, concurrency: number, ms: number)
   return { rps: done / seconds, mbps: bytes / seconds / 1e6, failures };
 }
 
+/** Waits (bounded) until the Fortuna queue is full; returns its length. */
+async function waitFull(engine: GatewayEngine): Promise<number> {
+  const until = Date.now() + FILL_WAIT_MS;
+  for (;;) {
+    const q = (await engine.status()).fortuna;
+    if (q.queueCurrent >= q.queueCapacity || Date.now() > until) return q.queueCurrent;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
 export default async function (): Promise<BenchRow[]> {
   const dir = await mkdtemp(join(tmpdir(), "lokey-bench-gateway-"));
   const fortuna = await startFortuna();
@@ -110,8 +159,7 @@ export default async function (): Promise<BenchRow[]> {
     DB_PATH: dir,
     CONTROLLER_ADDR: "127.0.0.1:1", // absent: the benchmark reads Fortuna only
     FORTUNA_ADDR: `127.0.0.1:${fortuna.port}`,
-    FORTUNA_QUEUE_SIZE: "2000",
-    FORTUNA_ITEM_BYTES: "65536",
+    FORTUNA_QUEUE_SIZE: String(QUEUE_ITEMS),
   });
   const engine = await openGatewayEngine(readGatewayEngineConfig(env), silentLogger);
   const gateway = await startServer({ ...gatewaySetup(engine), name: "gateway", port: 0, host: "127.0.0.1", log: silentLogger });
@@ -125,7 +173,10 @@ export default async function (): Promise<BenchRow[]> {
     for (const c of CASES) {
       const body = JSON.stringify({ ...c, source: "fortuna" });
       for (const concurrency of CONCURRENCY) {
+        const filled = await waitFull(engine);
         const gw = await load(gateway.port, body, concurrency, MEASURE_MS);
+        const left = (await engine.status()).fortuna.queueCurrent;
+        process.stderr.write(`gateway ${c.format} c=${concurrency}: queue ${filled} -> ${left} items\n`);
         const base = await load(baselinePort, body, concurrency, MEASURE_MS);
         const mem = await load(inMemory.port, body, concurrency, MEASURE_MS);
         if (gw.failures > 0) process.stderr.write(`gateway ${c.format} c=${concurrency}: ${gw.failures} non-200 answers\n`);
