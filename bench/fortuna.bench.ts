@@ -5,10 +5,8 @@
 //   making the same 64 KiB requests;
 // - CPU while a stream's reader stalls, against an idle process.
 import { createCipheriv, randomBytes } from "node:crypto";
-import { createServer as createHttp2Server } from "node:http2";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { FortunaService } from "../gen/lokey/fortuna/v1/fortuna_pb.js";
 import { createGrpcClient, silentLogger, startServer } from "../runtime/src/index.js";
 import { FortunaGenerator } from "../fortuna/src/generator.js";
@@ -143,19 +141,6 @@ async function streamRate(port: number, chunk: number, ms: number): Promise<numb
   }
 }
 
-// The same binding on a bare connect-node HTTP/2 server with compression off:
-// grpc-js always offers gzip, and gzipping random bytes only burns CPU.
-async function withoutCompression(binding: ReturnType<typeof createFortuna>["binding"], chunk: number): Promise<number> {
-  const adapter = connectNodeAdapter({ acceptCompression: [], routes: (r) => void r.service(FortunaService, binding.impl as never) });
-  const h2 = createHttp2Server(adapter);
-  await new Promise<void>((resolve) => h2.listen(0, "127.0.0.1", resolve));
-  try {
-    return await streamRate((h2.address() as { port: number }).port, chunk, 3000);
-  } finally {
-    h2.close();
-  }
-}
-
 async function streamRows(): Promise<BenchRow[]> {
   const chunk = 65536;
   const fortuna = createFortuna({ maxSeedAgeMs: 3600_000, amplificationFactor: 4 });
@@ -164,7 +149,6 @@ async function streamRows(): Promise<BenchRow[]> {
   const client = createGrpcClient(FortunaService, `127.0.0.1:${server.port}`);
   try {
     const streamed = await streamRate(server.port, chunk, 3000);
-    const uncompressed = await withoutCompression(fortuna.binding, chunk);
 
     const g = new FortunaGenerator();
     g.reseed(randomBytes(32));
@@ -190,13 +174,6 @@ async function streamRows(): Promise<BenchRow[]> {
       {
         name: "gRPC StreamRandom to a local grpc-js client (64 KiB chunks)",
         value: mbps(streamed),
-        unit: "MB/s",
-        baselineName: "FortunaGenerator alone, 64 KiB requests",
-        baseline: mbps(alone),
-      },
-      {
-        name: "same, server with response compression off",
-        value: mbps(uncompressed),
         unit: "MB/s",
         baselineName: "FortunaGenerator alone, 64 KiB requests",
         baseline: mbps(alone),

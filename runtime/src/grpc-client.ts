@@ -46,6 +46,10 @@ export const defaultChannelOptions: grpc.ChannelOptions = {
   "grpc.service_config": JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }),
   // Room for one 1 MiB Fortuna request plus framing.
   "grpc.max_receive_message_length": 8 * 1024 * 1024,
+  // HTTP/2's default 64 KiB receive window costs a round trip per stream
+  // message at Fortuna's speed; 1 MiB keeps the pipe full while bounding what a
+  // stalled reader leaves in flight (flow control still stops the sender).
+  "grpc-node.flow_control_window": 1024 * 1024,
 };
 
 /**
