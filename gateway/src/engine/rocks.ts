@@ -9,6 +9,13 @@ import type * as RocksTypes from "rocksdb";
 type RocksDB = ReturnType<typeof RocksTypes.default.default>;
 const RocksDB = createRequire(import.meta.url)("rocksdb") as typeof RocksTypes.default.default;
 
+/**
+ * Queued random bytes are written once, read once and deleted soon after:
+ * compressing them is wasted work (random data does not compress), and a
+ * larger memtable lets most items die before they are flushed to a file.
+ */
+const TUNING = { compression: false, writeBufferSize: 32 * 1024 * 1024 };
+
 export type BatchOp = { type: "put"; key: Buffer; value: Buffer } | { type: "del"; key: Buffer };
 
 export interface RangeOptions {
@@ -33,7 +40,7 @@ export class Rocks {
   static async open(path: string): Promise<Rocks> {
     const db = RocksDB(path);
     await new Promise<void>((resolve, reject) =>
-      db.open({ createIfMissing: true, errorIfExists: false }, (err) => (err ? reject(err) : resolve())),
+      db.open({ createIfMissing: true, errorIfExists: false, ...TUNING }, (err) => (err ? reject(err) : resolve())),
     );
     return new Rocks(db, path);
   }
