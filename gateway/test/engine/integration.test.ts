@@ -3,7 +3,6 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
-import { createServer } from "node:net";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { FortunaService } from "../../../gen/lokey/fortuna/v1/fortuna_pb.js";
@@ -12,6 +11,7 @@ import { openGatewayEngine } from "../../src/engine/engine.js";
 import type { GatewayEngine } from "../../src/engine/types.js";
 import { testConfig, until } from "./fakes.js";
 import { tempDir } from "./helpers.js";
+import { freePort } from "../../../runtime/test/net.js";
 
 const root = fileURLToPath(new URL("../../../", import.meta.url));
 const children: ChildProcess[] = [];
@@ -19,16 +19,6 @@ const dir = tempDir("integration");
 let engine: GatewayEngine;
 let fortunaAddr: string;
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 async function startService(main: string, env: Record<string, string>): Promise<string> {
   const port = await freePort();
