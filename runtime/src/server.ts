@@ -1,6 +1,7 @@
 // The service runtime: every LoKey service is a set of proto service bindings
 // served here as gRPC, gRPC-Web, Connect and REST on one port, with health,
 // reflection, rule validation, CORS and graceful shutdown.
+import { setMaxListeners } from "node:events";
 import { createServer as createHttp1Server, type ServerResponse } from "node:http";
 import { createServer as createHttp2Server, type Http2Session } from "node:http2";
 import type { Socket } from "node:net";
@@ -88,6 +89,9 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const health = opts.health ?? new HealthRegistry();
   const maxRequestBytes = opts.maxRequestBytes ?? 4 * 1024 * 1024;
   const shutdown = new AbortController();
+  // Every in-flight request listens for shutdown (removed when it ends), so
+  // more than 10 at once is normal load, not a leak.
+  setMaxListeners(0, shutdown.signal);
 
   const bound = opts.bindings.map((b) => {
     const impl: Record<string, BoundHandler> = {};
