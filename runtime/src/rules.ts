@@ -5,8 +5,17 @@ import { getOption, hasOption, isFieldSet, ScalarType, type DescField, type Desc
 import { rules as rulesExt, type FieldRules } from "../../gen/lokey/options/v1/options_pb.js";
 import { invalidArgument } from "./errors.js";
 
+// Descriptors never change, and decoding an option costs more than the rest of
+// a request's validation: decode each field's rules once.
+const rulesCache = new WeakMap<DescField, FieldRules | null>();
+
 export function fieldRules(field: DescField): FieldRules | undefined {
-  return hasOption(field, rulesExt) ? getOption(field, rulesExt) : undefined;
+  let r = rulesCache.get(field);
+  if (r === undefined) {
+    r = hasOption(field, rulesExt) ? getOption(field, rulesExt) : null;
+    rulesCache.set(field, r);
+  }
+  return r ?? undefined;
 }
 
 function describeRange(r: FieldRules): string {
