@@ -1,0 +1,198 @@
+// The head of one source's queue mirrored in memory: a window of whole items,
+// in order, from the first item of the queue. Takes decide what they serve
+// from it synchronously, without reading the database, so concurrent takes
+// get disjoint bytes by construction. Enqueues extend it while it is the
+// whole queue and under WINDOW_BYTES; items beyond it (a queue bigger than
+// the budget) are read back in one iterator pass per LOAD_BYTES.
+//
+// The window only edits itself and adds the matching write operations to the
+// caller's batch; the caller counts and commits.
+import type { BatchOp, Rocks } from "./rocks.js";
+import { Mutex } from "./lock.js";
+import { itemIdOf, itemKey } from "./keys.js";
+import type { SourceName } from "./types.js";
+
+/** Most bytes of a queue's head that enqueues keep in memory (the default Fortuna queue, 5000 x 1 KiB, fits). */
+export const WINDOW_BYTES = 16 * 1024 * 1024;
+/** Bytes read back from the database in one pass when the window runs short. */
+const LOAD_BYTES = 4 * 1024 * 1024;
+/** Read-ahead of that pass (the native iterator also stops at 1000 entries per trip). */
+const LOAD_READ_AHEAD_BYTES = 1024 * 1024;
+
+interface Item {
+  id: bigint;
+  data: Buffer;
+}
+
+export interface WindowSource {
+  /** The id the next enqueued item gets (includes items not written yet). */
+  nextId(): bigint;
+  /** Resolves once everything queued for writing is in the database. */
+  flushed(): Promise<void>;
+}
+
+export class HeadWindow {
+  /** Serializes reads of items beyond the window. */
+  private readonly loadLock = new Mutex();
+  /** win[at..] are the queue's first items, in order. */
+  private win: Item[] = [];
+  private at = 0;
+  private winBytes = 0;
+  /** Every item with an id below this is in the window; at next_id the window is the whole queue. */
+  private end: bigint;
+  /** Bumped when the window is invalidated, so a load in flight then is discarded. */
+  private generation = 0;
+
+  /** @param head the id of the queue's first item (next_id when empty). */
+  constructor(
+    private readonly db: Rocks,
+    private readonly source: SourceName,
+    private readonly queue: WindowSource,
+    head: bigint,
+  ) {
+    this.end = head;
+  }
+
+  /** Bytes in the window. */
+  get bytes(): number {
+    return this.winBytes;
+  }
+
+  /** True when the window holds the first `bytes` bytes and `items` items of the queue, or all of it. */
+  covers(bytes: number, items: number): boolean {
+    return this.end === this.queue.nextId() || (this.winBytes >= bytes && this.win.length - this.at >= items);
+  }
+
+  /** Extends the window from the database: one iterator pass of at least LOAD_BYTES. */
+  load(bytes: number, items: number): Promise<void> {
+    return this.loadLock.run(async () => {
+      if (this.covers(bytes, items)) return;
+      const generation = this.generation;
+      const from = this.end;
+      // Everything below `upTo` is queued for writing; once flushed, the database has it.
+      const upTo = this.queue.nextId();
+      await this.queue.flushed();
+      const got: Item[] = [];
+      let gotBytes = 0;
+      let stopped = false;
+      const needBytes = Math.max(LOAD_BYTES, bytes - this.winBytes);
+      const needItems = items - (this.win.length - this.at);
+      await this.db.scan({ gte: itemKey(this.source, from), lt: itemKey(this.source, upTo), readAheadBytes: LOAD_READ_AHEAD_BYTES }, (k, v) => {
+        got.push({ id: itemIdOf(k), data: v });
+        gotBytes += v.length;
+        if (gotBytes >= needBytes && got.length >= needItems) {
+          stopped = true;
+          return false;
+        }
+      });
+      // Mutations never touch items past the window, so what was read is
+      // still current, unless a failed write reset the state meanwhile.
+      if (generation !== this.generation || this.end !== from) return;
+      for (const item of got) this.win.push(item);
+      this.winBytes += gotBytes;
+      this.end = stopped ? got[got.length - 1].id + 1n : upTo;
+    });
+  }
+
+  /** Resolves once no load is in flight. */
+  idle(): Promise<void> {
+    return this.loadLock.run(async () => undefined);
+  }
+
+  /** Takes a just-enqueued item in if it directly follows the window and fits the budget. */
+  offer(id: bigint, data: Buffer): void {
+    if (this.end === id && this.winBytes + data.length <= WINDOW_BYTES) {
+      this.win.push({ id, data });
+      this.winBytes += data.length;
+      this.end = id + 1n;
+    }
+  }
+
+  /** Removes the `n` oldest items (all in the window), adding their deletes to `ops`. */
+  dropFront(n: number, ops: BatchOp[]): void {
+    for (let i = 0; i < n; i++) {
+      const item = this.win[this.at];
+      this.win[this.at++] = undefined as never;
+      this.winBytes -= item.data.length;
+      ops.push({ type: "del", key: itemKey(this.source, item.id) });
+    }
+    this.compact();
+  }
+
+  /**
+   * Copies window bytes [offset, offset + n) into `out`; with `consume`,
+   * removes them: fully served items are deleted, a partly served one is
+   * rewritten to its unserved bytes. Returns how many items were deleted
+   * (the caller counts them consumed).
+   */
+  serve(offset: number, n: number, consume: boolean, out: Uint8Array, ops: BatchOp[]): number {
+    if (n === 0) return 0;
+    const end = offset + n;
+    let pos = 0;
+    let i = this.at;
+    while (pos + this.win[i].data.length <= offset) pos += this.win[i++].data.length;
+    const first = i;
+    const kept: Item[] = [];
+    let copied = 0;
+    let consumed = 0;
+    for (; copied < n; i++) {
+      const { id, data } = this.win[i];
+      const from = Math.max(0, offset - pos);
+      const to = Math.min(data.length, end - pos);
+      out.set(data.subarray(from, to), copied);
+      copied += to - from;
+      pos += data.length;
+      if (!consume) continue;
+      if (from === 0 && to === data.length) {
+        ops.push({ type: "del", key: itemKey(this.source, id) });
+        consumed++;
+      } else {
+        const rest = from === 0 ? data.subarray(to) : to === data.length ? data.subarray(0, from) : Buffer.concat([data.subarray(0, from), data.subarray(to)]);
+        ops.push({ type: "put", key: itemKey(this.source, id), value: rest });
+        kept.push({ id, data: rest });
+      }
+    }
+    if (!consume) return 0;
+    if (first === this.at) {
+      // Served from the front (the usual case): move the start, no copying.
+      this.at = i - kept.length;
+      for (let k = 0; k < kept.length; k++) this.win[this.at + k] = kept[k];
+      for (let k = first; k < this.at; k++) this.win[k] = undefined as never;
+    } else {
+      this.win.splice(first, i - first, ...kept);
+    }
+    this.winBytes -= n;
+    this.compact();
+    this.prefetch();
+    return consumed;
+  }
+
+  /** Makes any load in flight discard what it read (memory is no longer trusted). */
+  invalidate(): void {
+    this.generation++;
+  }
+
+  /** Empties the window, which now starts at `head`. */
+  reset(head: bigint): void {
+    this.win = [];
+    this.at = 0;
+    this.winBytes = 0;
+    this.end = head;
+    this.generation++;
+  }
+
+  /** Reads the next part of a long queue before takes have to wait for it. */
+  private prefetch(): void {
+    if (this.winBytes >= LOAD_BYTES || this.covers(LOAD_BYTES, 0)) return;
+    // A failure here is met again (and reported) by the take that needs the bytes.
+    this.load(2 * LOAD_BYTES, 0).catch(() => undefined);
+  }
+
+  /** Drops the consumed front of the window array once it dominates. */
+  private compact(): void {
+    if (this.at > 1024 && this.at * 2 > this.win.length) {
+      this.win = this.win.slice(this.at);
+      this.at = 0;
+    }
+  }
+}
