@@ -42,7 +42,10 @@ class Batcher {
   push(items: Uint8Array[], polls = 1): void {
     for (const item of items) this.pending.push(item);
     this.polls += polls;
-    this.writing ??= this.drain();
+    // Nothing to write (a feeder whose room another filled): starting a drain
+    // now would end synchronously and leave `writing` set to a settled
+    // promise for good, which flushed() would spin on.
+    if (this.pending.length > 0) this.writing ??= this.drain();
   }
 
   /** Resolves when everything pushed so far is written. */
