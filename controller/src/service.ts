@@ -2,8 +2,8 @@
 // Info and Health, with the documented REST shapes of the seed's endpoints.
 import { Code, ConnectError } from "@connectrpc/connect";
 import { ControllerService, EntropySource } from "../../gen/lokey/controller/v1/controller_pb.js";
-import type { GenerateResponse, GetHealthResponse } from "../../gen/lokey/controller/v1/controller_pb.js";
-import { bind, type HealthRegistry, type ServiceBinding } from "../../runtime/src/index.js";
+import type { GenerateResponse } from "../../gen/lokey/controller/v1/controller_pb.js";
+import { bind, healthReply, type HealthRegistry, type ServiceBinding } from "../../runtime/src/index.js";
 import type { Harvester, HarvesterStatus } from "./harvester.js";
 import type { HealthTestSnapshot } from "./health-tests.js";
 
@@ -102,31 +102,9 @@ export function controllerBinding(opts: ControllerServiceOptions): ServiceBindin
       render: {
         // The seed's documented shape: one value as a string, several as an array.
         generate: (res: GenerateResponse) => ({ body: { data: res.data.length === 1 ? hex(res.data[0]) : res.data.map(hex) } }),
-        getHealth: (res: GetHealthResponse) => ({
-          status: res.status === "healthy" ? 200 : 503,
-          body: {
-            status: res.status,
-            timestamp: res.timestamp,
-            source: sourceName(res.source),
-            device_ok: res.deviceOk,
-            reason: res.reason,
-            health_tests: res.healthTests && {
-              passing: res.healthTests.passing,
-              reason: res.healthTests.reason,
-              repetition_count_failures: Number(res.healthTests.repetitionCountFailures),
-              adaptive_proportion_failures: Number(res.healthTests.adaptiveProportionFailures),
-              repetition_cutoff: res.healthTests.repetitionCutoff,
-              adaptive_proportion_cutoff: res.healthTests.adaptiveProportionCutoff,
-              adaptive_proportion_window: res.healthTests.adaptiveProportionWindow,
-            },
-          },
-        }),
+        // Orchestrators probing GET /health read the status code.
+        getHealth: healthReply,
       },
     },
   );
-}
-
-/** "atecc608a" | "emulator" | "os": the REST spelling of EntropySource. */
-export function sourceName(s: EntropySource): string {
-  return EntropySource[s].replace(/^ENTROPY_SOURCE_/, "").toLowerCase();
 }

@@ -4,7 +4,7 @@
 // any handler runs, so a bad request never reaches the generator.
 import { Code, ConnectError } from "@connectrpc/connect";
 import { FortunaService } from "../../gen/lokey/fortuna/v1/fortuna_pb.js";
-import { bind, HealthRegistry, silentLogger, type Logger, type ServiceBinding } from "../../runtime/src/index.js";
+import { bind, healthReply, HealthRegistry, silentLogger, type Logger, type ServiceBinding } from "../../runtime/src/index.js";
 import { Accumulator } from "./accumulator.js";
 import { MAX_REQUEST_BYTES, NotSeededError } from "./generator.js";
 import { SeedHealth } from "./seed-health.js";
@@ -136,14 +136,10 @@ export function createFortuna(opts: FortunaOptions): Fortuna {
     {
       bytes: "hex",
       render: {
-        generate: (res) => ({ body: { data: Buffer.from(res.data).toString("hex"), size: res.size } }),
-        amplify: (res) => ({ body: { data: Buffer.from(res.data).toString("hex"), size: res.size } }),
+        // Generate and Amplify need no hook: {"data": "<hex>", "size": N} is their REST JSON.
         seed: (res) => ({ body: { status: res.status, count: res.count } }),
         // Orchestrators probing GET /health read the status code.
-        getHealth: (res) => ({
-          status: res.status === "healthy" ? 200 : 503,
-          body: { status: res.status, timestamp: res.timestamp, seeded: res.seeded, last_reseed: res.lastReseed, reason: res.reason },
-        }),
+        getHealth: healthReply,
       },
     },
   );

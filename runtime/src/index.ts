@@ -8,4 +8,4 @@ export { createGrpcClient, grpcTarget, defaultChannelOptions, type GrpcClient, t
 export { httpStatusOf, asConnectError, invalidArgument } from "./errors.js";
 export { validateRules, fieldRules } from "./rules.js";
 export { restJson, enumShortName, hexToBytes, parseJsonExact, type BytesEncoding } from "./rest-json.js";
-export { send, sendJson, type RestOptions, type RestReply, type NodeRequest, type NodeResponse } from "./transcoder.js";
+export { send, sendJson, healthReply, type RestOptions, type RestReply, type NodeRequest, type NodeResponse } from "./transcoder.js";

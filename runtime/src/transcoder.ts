@@ -17,8 +17,16 @@ export type { NodeRequest, NodeResponse };
 export interface RestReply {
   status?: number;
   headers?: Record<string, string>;
-  /** Uint8Array: sent raw; string: sent as-is (JSON unless headers say otherwise); else JSON.stringify. */
-  body: unknown;
+  /**
+   * Uint8Array: sent raw; string: sent as-is (JSON unless headers say otherwise); else JSON.stringify.
+   * Omitted: the response message in REST JSON, as without a render hook.
+   */
+  body?: unknown;
+}
+
+/** A render hook for health answers: the default JSON body, and 503 unless healthy, for probes that read the status code. */
+export function healthReply(res: { status: string }): RestReply {
+  return { status: res.status === "healthy" ? 200 : 503 };
 }
 
 export interface RestOptions {
@@ -154,7 +162,8 @@ export class Transcoder {
       return;
     }
     const result = create(output, (await route.handler(request, ctx)) as never);
-    send(res, render ? render(result) : { body: restJson(output, result, route.rest) });
+    const reply = render?.(result) ?? {};
+    send(res, { ...reply, body: reply.body ?? restJson(output, result, route.rest) });
   }
 
   // Streams answer with chunked HTTP; each message is written only after the
@@ -171,12 +180,13 @@ export class Transcoder {
     try {
       for await (const item of source) {
         const msg = create(output, item as never);
-        const reply = render ? render(msg) : { body: restJson(output, msg, route.rest) + "\n", headers: { "Content-Type": "application/x-ndjson" } };
+        const reply = render?.(msg) ?? { headers: { "Content-Type": "application/x-ndjson" } };
+        const body = reply.body ?? restJson(output, msg, route.rest) + "\n";
         if (!started) {
           res.writeHead(reply.status ?? 200, { ...reply.headers });
           started = true;
         }
-        const chunk = typeof reply.body === "string" || reply.body instanceof Uint8Array ? reply.body : JSON.stringify(reply.body) + "\n";
+        const chunk = typeof body === "string" || body instanceof Uint8Array ? body : JSON.stringify(body) + "\n";
         if (!(res as ServerResponse).write(chunk)) await drained(res, abort.signal);
         if (abort.signal.aborted) break;
       }
