@@ -89,10 +89,14 @@ describe("SP 800-90B continuous health tests", () => {
   });
 
   test("biased raw data and the unlocked test pattern trip the APT", () => {
+    // Deterministic bias (each bit set with p = 0.85, drawn from SHAKE256 of a counter), over
+    // 25 APT windows: a window trips only when its reference byte is a common one (p ≈ 0.65),
+    // so a couple of windows of random bias were not enough and the test flaked.
     const biased = new ContinuousHealthTests();
-    for (let i = 0; i < 40; i++) {
+    for (let i = 0; i < 400; i++) {
       const s = new Uint8Array(32);
-      for (let j = 0; j < 32; j++) for (let b = 0; b < 8; b++) if (Math.random() < 0.85) s[j] |= 1 << b;
+      const u = createHash("shake256", { outputLength: 256 }).update(`bias ${i}`).digest();
+      for (let j = 0; j < 32; j++) for (let b = 0; b < 8; b++) if (u[j * 8 + b] < 0.85 * 256) s[j] |= 1 << b;
       biased.check(s);
     }
     assert.ok(biased.snapshot().adaptiveProportionFailures > 0n);
