@@ -16,14 +16,14 @@ export const COUNTER_MASK = (1n << 128n) - 1n;
 
 export class CounterBlocks {
   private buf: Buffer;
-  private words: Uint32Array;
+  private words: Int32Array;
   /** Counter >> 32 whose bytes 4..15 fill the first `highBlocks` blocks, or undefined. */
   private high: bigint | undefined;
   private highBlocks = 0;
 
   constructor(initialBlocks = 0) {
     this.buf = Buffer.alloc(initialBlocks * BLOCK_BYTES);
-    this.words = new Uint32Array(this.buf.buffer, this.buf.byteOffset, this.buf.length / 4);
+    this.words = new Int32Array(this.buf.buffer, this.buf.byteOffset, this.buf.length / 4);
   }
 
   /** The blocks LE(counter), LE(counter+1), ..., LE(counter+k-1); valid until the next call. */
@@ -34,10 +34,7 @@ export class CounterBlocks {
     const words = this.words;
     if (lo + k <= 2 ** 32) {
       if (this.high !== high || this.highBlocks < k) this.fillHigh(high, k);
-      // Hot loop: one store per block, in int32 arithmetic (the bit pattern
-      // stored into the Uint32Array is the same, and V8 keeps it unboxed).
-      const base = lo | 0;
-      for (let i = 0, w = 0; i < k; i++, w += 4) words[w] = (base + i) | 0;
+      writeLowWords(words, lo | 0, k);
     } else {
       // The low word wraps inside this request: write every block in full.
       for (let i = 0; i < k; i++) this.writeFull(i, counter + BigInt(i));
@@ -50,7 +47,7 @@ export class CounterBlocks {
   private reserve(k: number): void {
     if (this.buf.length >= k * BLOCK_BYTES) return;
     this.buf = Buffer.alloc(k * BLOCK_BYTES);
-    this.words = new Uint32Array(this.buf.buffer, this.buf.byteOffset, this.buf.length / 4);
+    this.words = new Int32Array(this.buf.buffer, this.buf.byteOffset, this.buf.length / 4);
     this.high = undefined;
     this.highBlocks = 0;
   }
@@ -75,4 +72,27 @@ export class CounterBlocks {
     this.buf.writeBigUInt64LE(value & 0xffff_ffff_ffff_ffffn, o);
     this.buf.writeBigUInt64LE(value >> 64n, o + 8);
   }
+}
+
+/**
+ * The hot loop: one 32-bit store per block (word 0 of each 16-byte block), in
+ * int32 arithmetic so V8 keeps every value unboxed (the stored bit pattern is
+ * the same as the unsigned one). Unrolled by eight: the plain loop spent more
+ * time on its own bookkeeping than on the stores (~100 µs per MiB against ~40).
+ */
+function writeLowWords(words: Int32Array, base: number, k: number): void {
+  const end = k * 4;
+  let v = base;
+  let w = 0;
+  for (; w + 32 <= end; w += 32, v = (v + 8) | 0) {
+    words[w] = v;
+    words[w + 4] = (v + 1) | 0;
+    words[w + 8] = (v + 2) | 0;
+    words[w + 12] = (v + 3) | 0;
+    words[w + 16] = (v + 4) | 0;
+    words[w + 20] = (v + 5) | 0;
+    words[w + 24] = (v + 6) | 0;
+    words[w + 28] = (v + 7) | 0;
+  }
+  for (; w < end; w += 4, v = (v + 1) | 0) words[w] = v;
 }
