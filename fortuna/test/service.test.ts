@@ -191,8 +191,11 @@ describe("bad input: a clear INVALID_ARGUMENT / 400, state untouched", () => {
       const before = snapshot();
       const res = await fetch(h.base + req.path, { method: req.method, body: req.body });
       assert.equal(res.status, 400);
-      const body = (await res.json()) as { error: string; detail?: string };
-      assert.match(`${body.error} ${body.detail ?? ""}`, pattern);
+      const body = (await res.json()) as { error: string };
+      // The documented shape exactly; why a body was refused is in a header.
+      assert.deepEqual(Object.keys(body), ["error"]);
+      const detail = res.headers.get("x-error-detail") ?? "";
+      assert.match(`${body.error} ${detail}`, pattern);
       assert.deepEqual(snapshot(), before);
     });
   }

@@ -149,7 +149,7 @@ export function buildOpenApi(service: DescService = GatewayService): Record<stri
     Error: {
       type: "object",
       required: ["error"],
-      properties: { error: { type: "string", example: "No data available" }, detail: { type: "string" } },
+      properties: { error: { type: "string", example: "No data available" } },
     },
   };
   const paths: Record<string, Record<string, unknown>> = {};
@@ -157,7 +157,12 @@ export function buildOpenApi(service: DescService = GatewayService): Record<stri
     for (const [i, b] of httpBindings(method).entries()) {
       const responses: Record<string, unknown> = { "200": documentedResponse(method, schemas) };
       const hasInput = method.input.fields.length > 0;
-      if (hasInput) responses["400"] = errorResponse("Invalid request: malformed JSON or wrong types (\"Invalid request body\"), or a field out of range");
+      if (hasInput) {
+        responses["400"] = {
+          ...errorResponse("Invalid request: malformed JSON or wrong types (\"Invalid request body\"), or a field out of range"),
+          headers: { "X-Error-Detail": { description: "For \"Invalid request body\": what was wrong with it", schema: { type: "string" } } },
+        };
+      }
       if (TAKES_DATA.has(method.localName)) responses["404"] = errorResponse("No data available (nothing was consumed)");
       if (method.localName === "updateQueueConfig") responses["500"] = errorResponse("Failed to update queue configuration");
       const op: Record<string, unknown> = {

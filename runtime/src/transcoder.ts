@@ -204,14 +204,12 @@ export class Transcoder {
       (res as ServerResponse).destroy();
       return;
     }
-    if (err instanceof RestBodyError) {
-      sendJson(res, 400, { error: "Invalid request body", detail: err.detail });
-      return;
-    }
-    if (err instanceof PayloadTooLarge) {
-      // 400 like any unreadable body, as the original API answers (its JSON
-      // decoder fails on the cut-off body); the detail says why.
-      sendJson(res, 400, { error: "Invalid request body", detail: err.message });
+    // An unreadable body (an oversized one too: the original's JSON decoder
+    // fails on the cut-off body) answers the documented body exactly; what
+    // was wrong goes in a header, beside the shape scripts compare against.
+    if (err instanceof RestBodyError || err instanceof PayloadTooLarge) {
+      const detail = err instanceof RestBodyError ? err.detail : err.message;
+      sendJson(res, 400, { error: "Invalid request body" }, { [ERROR_DETAIL_HEADER]: headerSafe(detail) });
       return;
     }
     const ce = asConnectError(err);
@@ -246,6 +244,12 @@ export function send(res: NodeResponse, reply: RestReply): void {
   res.writeHead(reply.status ?? 200, headers);
   res.end(body);
 }
+
+/** Why a request body was refused; the documented JSON body only says "Invalid request body". */
+export const ERROR_DETAIL_HEADER = "X-Error-Detail";
+
+/** Header values are Latin-1 without control characters; anything else becomes "?". */
+const headerSafe = (s: string) => s.replace(/[^\x20-\x7e]/g, "?").slice(0, 512);
 
 export function sendJson(res: NodeResponse, status: number, value: unknown, headers: Record<string, string> = {}): void {
   send(res, { status, headers, body: value });

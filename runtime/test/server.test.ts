@@ -193,9 +193,12 @@ describe("REST transcoding", () => {
       const res = await get(path, init);
       assert.equal(res.status, status);
       assert.match(res.headers.get("content-type") ?? "", /application\/json/);
-      const body = (await res.json()) as { error: string; detail?: string };
+      const body = (await res.json()) as { error: string };
+      // The documented shape exactly; why a body was refused is in a header.
+      assert.deepEqual(Object.keys(body), ["error"]);
+      const detail = res.headers.get("x-error-detail") ?? "";
       assert.equal(typeof body.error, "string");
-      assert.match(`${body.error} ${body.detail ?? ""}`, pattern);
+      assert.match(`${body.error} ${detail}`, pattern);
     });
   }
 

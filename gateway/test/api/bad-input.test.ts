@@ -72,9 +72,11 @@ async function expectRejected(path: string, method: string, c: Case): Promise<vo
   assert.equal(res.status, 400, `${c.name}: ${res.status} ${text}`);
   assert.match(res.headers.get("content-type") ?? "", /^application\/json/);
   const body = JSON.parse(text) as { error: unknown };
+  assert.deepEqual(Object.keys(body), ["error"], `${c.name}: the documented shape, nothing beside "error"`);
   assert.equal(typeof body.error, "string");
   if (typeof c.error === "string") assert.equal(body.error, c.error, c.name);
   else assert.match(body.error as string, c.error, c.name);
+  if (body.error === INVALID_BODY) assert.ok(res.headers.get("x-error-detail"), `${c.name}: X-Error-Detail says why`);
   assert.deepEqual({ trng: g.engine.available("trng"), fortuna: g.engine.available("fortuna") }, before, `${c.name}: nothing consumed`);
 }
 
