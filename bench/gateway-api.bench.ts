@@ -7,7 +7,8 @@
 // full (what the queue is for) and holds enough for the whole measurement at
 // the target rate; a row "sustained" also reports a queue drained first, so
 // the refill rate shows. The same API over the tests' in-memory engine is
-// measured too, so API cost and durable-storage cost can be told apart.
+// measured too, so API cost and durable-storage cost can be told apart, and
+// so is the least durable work a served request needs on RocksDB alone.
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { spawn } from "node:child_process";
@@ -22,6 +23,7 @@ import { bind, EnvReader, silentLogger, startServer } from "../runtime/src/index
 import { gatewaySetup } from "../gateway/src/app.js";
 import { openGatewayEngine, readGatewayEngineConfig } from "../gateway/src/engine/engine.js";
 import type { GatewayEngine } from "../gateway/src/engine/types.js";
+import { Rocks } from "../gateway/src/engine/rocks.js";
 import { FakeEngine } from "../gateway/test/api/fake-engine.js";
 import type { BenchRow } from "./types.js";
 
@@ -142,6 +144,41 @@ async function load(port: number, body: string, concurrency: number, ms: number)
   return { rps: done / seconds, mbps: bytes / seconds / 1e6, failures };
 }
 
+/**
+ * The least durable work one served request costs, done on RocksDB directly
+ * with no HTTP, gRPC or queue logic: the served bytes' delete, synced (consume
+ * mode), and the put of as many fresh bytes to refill the queue. `concurrency`
+ * workers run it back to back, so RocksDB can share fsyncs between them as the
+ * gateway's group commit does. Requests per second: the ceiling the durable
+ * design puts on the gateway on this machine.
+ */
+async function durableCeiling(db: Rocks, bytes: number, concurrency: number, ms: number): Promise<number> {
+  const value = randomBytes(bytes);
+  const counter = Buffer.alloc(8);
+  const key = (n: number) => {
+    const k = Buffer.alloc(12);
+    k.write("q/", 0);
+    k.writeUIntBE(n, 6, 6);
+    return k;
+  };
+  let next = 0;
+  let done = 0;
+  const deadline = performance.now() + ms;
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (performance.now() < deadline) {
+        const id = next++;
+        await Promise.all([
+          db.batch([{ type: "put", key: key(id + 1_000_000), value }], false),
+          db.batch([{ type: "del", key: key(id) }, { type: "put", key: Buffer.from("c/served"), value: counter }], true),
+        ]);
+        done++;
+      }
+    }),
+  );
+  return done / (ms / 1000);
+}
+
 /** Waits (bounded) until the Fortuna queue is full; returns its length. */
 async function waitFull(engine: GatewayEngine): Promise<number> {
   const until = Date.now() + FILL_WAIT_MS;
@@ -168,6 +205,7 @@ export default async function (): Promise<BenchRow[]> {
   const inMemory = await startServer({ ...gatewaySetup(memory), name: "gateway-mem", port: 0, host: "127.0.0.1", log: silentLogger });
   const baseline = await startBaseline();
   const baselinePort = (baseline.address() as AddressInfo).port;
+  const raw = await Rocks.open(join(dir, "ceiling"));
   const rows: BenchRow[] = [];
   try {
     for (const c of CASES) {
@@ -184,12 +222,17 @@ export default async function (): Promise<BenchRow[]> {
         rows.push({ name: `${name} req/s`, value: gw.rps, unit: "req/s", baselineName: "node:http + randomBytes", baseline: base.rps, target: 0.5 });
         rows.push({ name: `${name} MB/s`, value: gw.mbps, unit: "MB/s", baselineName: "node:http + randomBytes", baseline: base.mbps, target: 0.5 });
         rows.push({ name: `${name} req/s, in-memory engine`, value: mem.rps, unit: "req/s", baselineName: "node:http + randomBytes", baseline: base.rps });
+        if (c.format === "binary") {
+          const ceiling = await durableCeiling(raw, c.limit, concurrency, MEASURE_MS);
+          rows.push({ name: `RocksDB alone, synced delete + refill put of ${c.limit} B, c=${concurrency}`, value: ceiling, unit: "req/s", baselineName: "node:http + randomBytes", baseline: base.rps });
+        }
       }
     }
   } finally {
     await gateway.close();
     await inMemory.close();
     await fortuna.close();
+    await raw.close();
     await new Promise((r) => baseline.close(r));
     await rm(dir, { recursive: true, force: true });
   }
