@@ -1,15 +1,18 @@
-// The head of one source's queue mirrored in memory: a window of whole items,
-// in order, from the first item of the queue. Takes decide what they serve
-// from it synchronously, without reading the database, so concurrent takes
-// get disjoint bytes by construction. Enqueues extend it while it is the
-// whole queue and under WINDOW_BYTES; items beyond it (a queue bigger than
-// the budget) are read back in one iterator pass per LOAD_BYTES.
+// The head of one source's queue mirrored in memory: a window of whole
+// segments (runs of items stored as one entry, segments.ts), in order, from
+// the first item of the queue. Takes decide what they serve from it
+// synchronously, without reading the database, so concurrent takes get
+// disjoint bytes by construction. Enqueues extend it while it is the whole
+// queue and under WINDOW_BYTES; segments beyond it (a queue bigger than the
+// budget) are read back in one iterator pass per LOAD_BYTES.
 //
 // The window only edits itself and adds the matching write operations to the
 // caller's batch; the caller counts and commits.
+
 import type { BatchOp, Rocks } from "./rocks.js";
 import { Mutex } from "./lock.js";
-import { itemIdOf, itemKey } from "./keys.js";
+import { parseSegmentKey, segmentKey, segmentsFrom } from "./keys.js";
+import { cutSegment, itemsFrom, type Segment } from "./segments.js";
 import type { SourceName } from "./types.js";
 
 /** Most bytes of a queue's head that enqueues keep in memory (the default Fortuna queue, 5000 x 1 KiB, fits). */
@@ -18,11 +21,6 @@ export const WINDOW_BYTES = 16 * 1024 * 1024;
 const LOAD_BYTES = 4 * 1024 * 1024;
 /** Read-ahead of that pass (the native iterator also stops at 1000 entries per trip). */
 const LOAD_READ_AHEAD_BYTES = 1024 * 1024;
-
-interface Item {
-  id: bigint;
-  data: Buffer;
-}
 
 export interface WindowSource {
   /** The id the next enqueued item gets (includes items not written yet). */
@@ -34,10 +32,11 @@ export interface WindowSource {
 export class HeadWindow {
   /** Serializes reads of items beyond the window. */
   private readonly loadLock = new Mutex();
-  /** win[at..] are the queue's first items, in order. */
-  private win: Item[] = [];
+  /** win[at..] are the queue's first segments, in order. */
+  private win: Segment[] = [];
   private at = 0;
   private winBytes = 0;
+  private winItems = 0;
   /** Every item with an id below this is in the window; at next_id the window is the whole queue. */
   private end: bigint;
   /** Bumped when the window is invalidated, so a load in flight then is discarded. */
@@ -60,7 +59,7 @@ export class HeadWindow {
 
   /** True when the window holds the first `bytes` bytes and `items` items of the queue, or all of it. */
   covers(bytes: number, items: number): boolean {
-    return this.end === this.queue.nextId() || (this.winBytes >= bytes && this.win.length - this.at >= items);
+    return this.end === this.queue.nextId() || (this.winBytes >= bytes && this.winItems >= items);
   }
 
   /** Extends the window from the database: one iterator pass of at least LOAD_BYTES. */
@@ -72,25 +71,29 @@ export class HeadWindow {
       // Everything below `upTo` is queued for writing; once flushed, the database has it.
       const upTo = this.queue.nextId();
       await this.queue.flushed();
-      const got: Item[] = [];
+      const got: Segment[] = [];
       let gotBytes = 0;
+      let gotItems = 0;
       let stopped = false;
       const needBytes = Math.max(LOAD_BYTES, bytes - this.winBytes);
-      const needItems = items - (this.win.length - this.at);
-      await this.db.scan({ gte: itemKey(this.source, from), lt: itemKey(this.source, upTo), readAheadBytes: LOAD_READ_AHEAD_BYTES }, (k, v) => {
-        got.push({ id: itemIdOf(k), data: v });
+      const needItems = items - this.winItems;
+      await this.db.scan({ gte: segmentsFrom(this.source, from), lt: segmentsFrom(this.source, upTo), readAheadBytes: LOAD_READ_AHEAD_BYTES }, (k, v) => {
+        got.push({ ...parseSegmentKey(k), data: v });
         gotBytes += v.length;
-        if (gotBytes >= needBytes && got.length >= needItems) {
+        gotItems += got[got.length - 1].count;
+        if (gotBytes >= needBytes && gotItems >= needItems) {
           stopped = true;
           return false;
         }
       });
-      // Mutations never touch items past the window, so what was read is
+      // Mutations never touch segments past the window, so what was read is
       // still current, unless a failed write reset the state meanwhile.
       if (generation !== this.generation || this.end !== from) return;
-      for (const item of got) this.win.push(item);
+      for (const seg of got) this.win.push(seg);
       this.winBytes += gotBytes;
-      this.end = stopped ? got[got.length - 1].id + 1n : upTo;
+      this.winItems += gotItems;
+      const last = got[got.length - 1];
+      this.end = stopped ? last.first + BigInt(last.count) : upTo;
     });
   }
 
@@ -99,31 +102,42 @@ export class HeadWindow {
     return this.loadLock.run(async () => undefined);
   }
 
-  /** Takes a just-enqueued item in if it directly follows the window and fits the budget. */
-  offer(id: bigint, data: Buffer): void {
-    if (this.end === id && this.winBytes + data.length <= WINDOW_BYTES) {
-      this.win.push({ id, data });
-      this.winBytes += data.length;
-      this.end = id + 1n;
+  /** Takes a just-enqueued segment in if it directly follows the window and fits the budget. */
+  offer(seg: Segment): void {
+    if (this.end === seg.first && this.winBytes + seg.data.length <= WINDOW_BYTES) {
+      this.win.push(seg);
+      this.winBytes += seg.data.length;
+      this.winItems += seg.count;
+      this.end = seg.first + BigInt(seg.count);
     }
   }
 
-  /** Removes the `n` oldest items (all in the window), adding their deletes to `ops`. */
+  /** Removes the `n` oldest items (all in the window), adding the writes to `ops`. */
   dropFront(n: number, ops: BatchOp[]): void {
-    for (let i = 0; i < n; i++) {
-      const item = this.win[this.at];
-      this.win[this.at++] = undefined as never;
-      this.winBytes -= item.data.length;
-      ops.push({ type: "del", key: itemKey(this.source, item.id) });
+    let left = n;
+    while (left > 0) {
+      const seg = this.win[this.at];
+      const k = Math.min(left, seg.count);
+      const rest = itemsFrom(seg, k);
+      ops.push({ type: "del", key: segmentKey(this.source, seg) });
+      if (rest) {
+        ops.push({ type: "put", key: segmentKey(this.source, rest), value: rest.data });
+        this.win[this.at] = rest;
+      } else {
+        this.win[this.at++] = undefined as never;
+      }
+      this.winBytes -= seg.data.length - (rest?.data.length ?? 0);
+      this.winItems -= k;
+      left -= k;
     }
     this.compact();
   }
 
   /**
    * Copies window bytes [offset, offset + n) into `out`; with `consume`,
-   * removes them: fully served items are deleted, a partly served one is
-   * rewritten to its unserved bytes. Returns how many items were deleted
-   * (the caller counts them consumed).
+   * removes them: fully served items go, a partly served one keeps its other
+   * bytes (segments.ts, cutSegment). Returns how many items went (the caller
+   * counts them consumed).
    */
   serve(offset: number, n: number, consume: boolean, out: Uint8Array, ops: BatchOp[]): number {
     if (n === 0) return 0;
@@ -132,28 +146,31 @@ export class HeadWindow {
     let i = this.at;
     while (pos + this.win[i].data.length <= offset) pos += this.win[i++].data.length;
     const first = i;
-    const kept: Item[] = [];
+    const kept: Segment[] = [];
     let copied = 0;
-    let consumed = 0;
+    let removed = 0;
     for (; copied < n; i++) {
-      const { id, data } = this.win[i];
-      const from = Math.max(0, offset - pos);
-      const to = Math.min(data.length, end - pos);
-      out.set(data.subarray(from, to), copied);
-      copied += to - from;
-      pos += data.length;
+      const seg = this.win[i];
+      const a = Math.max(0, offset - pos);
+      const b = Math.min(seg.data.length, end - pos);
+      out.set(seg.data.subarray(a, b), copied);
+      copied += b - a;
+      pos += seg.data.length;
       if (!consume) continue;
-      if (from === 0 && to === data.length) {
-        ops.push({ type: "del", key: itemKey(this.source, id) });
-        consumed++;
-      } else {
-        const rest = from === 0 ? data.subarray(to) : to === data.length ? data.subarray(0, from) : Buffer.concat([data.subarray(0, from), data.subarray(to)]);
-        ops.push({ type: "put", key: itemKey(this.source, id), value: rest });
-        kept.push({ id, data: rest });
+      const cut = cutSegment(seg, a, b);
+      removed += cut.removed;
+      const key = segmentKey(this.source, seg);
+      let overwritten = false;
+      for (const p of cut.pieces) {
+        const pk = segmentKey(this.source, p);
+        overwritten ||= pk.equals(key);
+        ops.push({ type: "put", key: pk, value: p.data });
+        kept.push(p);
       }
+      if (!overwritten) ops.push({ type: "del", key });
     }
     if (!consume) return 0;
-    if (first === this.at) {
+    if (first === this.at && kept.length <= i - first) {
       // Served from the front (the usual case): move the start, no copying.
       this.at = i - kept.length;
       for (let k = 0; k < kept.length; k++) this.win[this.at + k] = kept[k];
@@ -162,9 +179,10 @@ export class HeadWindow {
       this.win.splice(first, i - first, ...kept);
     }
     this.winBytes -= n;
+    this.winItems -= removed;
     this.compact();
     this.prefetch();
-    return consumed;
+    return removed;
   }
 
   /** Makes any load in flight discard what it read (memory is no longer trusted). */
@@ -177,6 +195,7 @@ export class HeadWindow {
     this.win = [];
     this.at = 0;
     this.winBytes = 0;
+    this.winItems = 0;
     this.end = head;
     this.generation++;
   }

@@ -1,6 +1,11 @@
 // The database layout (seed document, "Database Design", mapped onto one
 // ordered RocksDB keyspace instead of BoltDB buckets):
-//   q/<source>/<u64 be id>      raw item bytes (FIFO: big-endian ids sort in arrival order)
+//   q/<source>/<u64 be first id><u32 be count><u32 be length>
+//                               a segment: the raw bytes of `count` consecutive items (FIFO:
+//                               big-endian ids sort in arrival order). Every item is `length`
+//                               bytes but the first, which may be shorter (its front was
+//                               served). Items that arrive together share one entry, so a
+//                               request for 100 KB touches a few entries, not a hundred.
 //   c/<source>/<counter>        u64 be counters, written in the same batch as the items they count
 //   cfg/queue_size/<source>     u64 be, queue capacity in items
 //   cfg/consume                 one byte, 1 = delete on read
@@ -26,9 +31,38 @@ export function itemPrefix(source: SourceName): Buffer {
   return p;
 }
 
-export const itemKey = (source: SourceName, id: bigint): Buffer => Buffer.concat([itemPrefix(source), u64(id)]);
+export interface SegmentKey {
+  /** Id of the segment's first item. */
+  first: bigint;
+  count: number;
+  /** Bytes of each item but the first. */
+  itemBytes: number;
+}
+
+const SEGMENT_SUFFIX_BYTES = 16;
+
+export function segmentKey(source: SourceName, s: SegmentKey): Buffer {
+  const prefix = itemPrefix(source);
+  const k = Buffer.allocUnsafe(prefix.length + SEGMENT_SUFFIX_BYTES);
+  prefix.copy(k);
+  k.writeBigUInt64BE(s.first, prefix.length);
+  k.writeUInt32BE(s.count, prefix.length + 8);
+  k.writeUInt32BE(s.itemBytes, prefix.length + 12);
+  return k;
+}
+
+/** Sorts after every segment whose first item is below `id`, and before the rest. */
+export const segmentsFrom = (source: SourceName, id: bigint): Buffer => Buffer.concat([itemPrefix(source), u64(id)]);
 export const itemsEnd = (source: SourceName): Buffer => Buffer.from(`q/${source}0`);
-export const itemIdOf = (key: Buffer): bigint => key.readBigUInt64BE(key.length - 8);
+
+export function parseSegmentKey(key: Buffer): SegmentKey {
+  // After `q/<source>/` (source names hold no '/').
+  const at = key.indexOf(0x2f, 2) + 1;
+  if (at === 0 || key.length !== at + SEGMENT_SUFFIX_BYTES) {
+    throw new Error(`queue entry ${key.toString("latin1")} is not in this version's layout (move the old database away from DB_PATH)`);
+  }
+  return { first: key.readBigUInt64BE(at), count: key.readUInt32BE(at + 8), itemBytes: key.readUInt32BE(at + 12) };
+}
 
 export const counterKey = (source: SourceName, name: CounterName): Buffer => Buffer.from(`c/${source}/${name}`);
 export const countersStart = Buffer.from("c/");
@@ -38,5 +72,6 @@ export const queueSizeKey = (source: SourceName): Buffer => Buffer.from(`cfg/que
 export const consumeKey = Buffer.from("cfg/consume");
 
 export const usageKey = (source: SourceName, hour: bigint): Buffer => Buffer.concat([Buffer.from(`u/${source}/`), u64(hour)]);
+export const hourOf = (key: Buffer): bigint => key.readBigUInt64BE(key.length - 8);
 export const usageStart = (source: SourceName): Buffer => Buffer.from(`u/${source}/`);
 export const usageEnd = (source: SourceName): Buffer => Buffer.from(`u/${source}0`);

@@ -3,7 +3,7 @@
 // the current usage bucket, and the queue-size and consume settings.
 import type { BatchOp, Rocks } from "./rocks.js";
 import {
-  COUNTERS, consumeKey, counterKey, countersEnd, countersStart, itemIdOf, itemPrefix, itemsEnd,
+  COUNTERS, consumeKey, counterKey, countersEnd, countersStart, itemPrefix, itemsEnd, parseSegmentKey,
   queueSizeKey, readU64, u64, type CounterName,
 } from "./keys.js";
 import { lastUsageBucket, type UsageHour } from "./usage.js";
@@ -37,9 +37,12 @@ export async function readPersisted(db: Rocks): Promise<Persisted> {
     const [first] = await db.range({ gte: itemPrefix(s), lt: itemsEnd(s), limit: 1 });
     const [last] = await db.range({ gte: itemPrefix(s), lt: itemsEnd(s), limit: 1, reverse: true });
     const c = counters[s];
-    if (last && itemIdOf(last[0]) >= c.next_id) c.next_id = itemIdOf(last[0]) + 1n;
+    if (last) {
+      const l = parseSegmentKey(last[0]);
+      if (l.first + BigInt(l.count) > c.next_id) c.next_id = l.first + BigInt(l.count);
+    }
     if (!first) c.items = 0n;
-    heads[s] = first ? itemIdOf(first[0]) : c.next_id;
+    heads[s] = first ? parseSegmentKey(first[0]).first : c.next_id;
     const u = await lastUsageBucket(db, s);
     if (u) usage[s] = u;
   }

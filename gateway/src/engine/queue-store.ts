@@ -21,7 +21,7 @@
 //
 // This module orchestrates: it counts, waits for the window to cover a
 // mutation, commits, and recovers after a failed write. The stored layout is
-// in keys.ts and persisted-state.ts, usage buckets in usage.ts.
+// in keys.ts, segments.ts and persisted-state.ts, usage buckets in usage.ts.
 import { Rocks, type BatchOp } from "./rocks.js";
 import { GroupCommit } from "./group-commit.js";
 import { Pulse } from "./lock.js";
@@ -30,7 +30,8 @@ import { UsageMeter, readUsage, type UsageBucket } from "./usage.js";
 import {
   SOURCES, consumeOp, counterOps, queueSizeOp, readPersisted, readSettings, type Persisted, type SourceCounters,
 } from "./persisted-state.js";
-import { itemIdOf, itemKey, itemPrefix, itemsEnd } from "./keys.js";
+import { itemPrefix, itemsEnd, parseSegmentKey, segmentKey } from "./keys.js";
+import { itemsOf, packSegments } from "./segments.js";
 import type { QueueSizes, SourceName } from "./types.js";
 
 export { SOURCES, type SourceCounters } from "./persisted-state.js";
@@ -147,12 +148,11 @@ export class QueueStore {
       const ops: BatchOp[] = [];
       st.window.dropFront(overflow, ops);
       const c = st.counters;
-      for (const item of stored) {
-        const id = c.next_id++;
-        const data = Buffer.from(item.buffer, item.byteOffset, item.byteLength);
-        ops.push({ type: "put", key: itemKey(source, id), value: data });
-        st.window.offer(id, data);
+      for (const seg of packSegments(c.next_id, stored)) {
+        ops.push({ type: "put", key: segmentKey(source, seg), value: seg.data });
+        st.window.offer(seg);
       }
+      c.next_id += BigInt(stored.length);
       const dropped = incoming - stored.length + overflow;
       c.items += BigInt(stored.length - overflow);
       c.dropped += BigInt(dropped);
@@ -292,7 +292,7 @@ export class QueueStore {
   async items(source: SourceName): Promise<{ id: bigint; data: Buffer }[]> {
     await this.commits.flushed();
     const rows = await this.db.range({ gte: itemPrefix(source), lt: itemsEnd(source) });
-    return rows.map(([k, v]) => ({ id: itemIdOf(k), data: v }));
+    return rows.flatMap(([k, v]) => itemsOf({ ...parseSegmentKey(k), data: v }));
   }
 
   async close(): Promise<void> {

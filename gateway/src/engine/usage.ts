@@ -2,7 +2,7 @@
 // u/<source>/<hour> buckets. Only the current bucket lives in memory; it is
 // written with the next group-committed batch.
 import type { BatchOp, Rocks } from "./rocks.js";
-import { itemIdOf, readU64, u64, usageEnd, usageKey, usageStart } from "./keys.js";
+import { hourOf, readU64, u64, usageEnd, usageKey, usageStart } from "./keys.js";
 import type { SourceName } from "./types.js";
 
 const HOUR_MS = 3_600_000;
@@ -26,13 +26,13 @@ const decode = (v: Buffer): { requests: bigint; bytes: bigint } => ({ requests: 
 /** The newest stored bucket of `source`. */
 export async function lastUsageBucket(db: Rocks, source: SourceName): Promise<UsageHour | undefined> {
   const [u] = await db.range({ gte: usageStart(source), lt: usageEnd(source), limit: 1, reverse: true });
-  return u ? { hour: itemIdOf(u[0]), ...decode(u[1]) } : undefined;
+  return u ? { hour: hourOf(u[0]), ...decode(u[1]) } : undefined;
 }
 
 /** Every stored bucket of `source`, oldest first. */
 export async function readUsage(db: Rocks, source: SourceName): Promise<UsageBucket[]> {
   const rows = await db.range({ gte: usageStart(source), lt: usageEnd(source) });
-  return rows.map(([k, v]) => ({ hourStartMs: Number(itemIdOf(k)) * HOUR_MS, ...decode(v) }));
+  return rows.map(([k, v]) => ({ hourStartMs: Number(hourOf(k)) * HOUR_MS, ...decode(v) }));
 }
 
 export class UsageMeter {

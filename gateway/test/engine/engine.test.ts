@@ -4,6 +4,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { ConfigError, EnvReader, silentLogger } from "../../../runtime/src/index.js";
 import { openGatewayEngine, readGatewayEngineConfig } from "../../src/engine/engine.js";
+import { Rocks } from "../../src/engine/rocks.js";
 import { DIRECT_MARK, FakeController, FakeFortuna, SEED_MARK, STREAM_MARK, settled, testConfig, until } from "./fakes.js";
 import { tempDir } from "./helpers.js";
 
@@ -244,6 +245,12 @@ describe("gateway engine with fake upstreams", () => {
     await openGatewayEngine(testConfig(corrupt, "127.0.0.1:1", ["127.0.0.1:2"]), silentLogger).then((e) => e.close());
     writeFileSync(join(corrupt, "CURRENT"), "MANIFEST-999999\n");
     await assert.rejects(openGatewayEngine(testConfig(corrupt, "127.0.0.1:1", ["127.0.0.1:2"]), silentLogger), (e: Error) => e instanceof ConfigError && /DB_PATH/.test(e.message));
+    // A queue entry in another layout (one item per key, as before segments) is refused by name, not misread.
+    const older = join(dir.path, "older");
+    const raw = await Rocks.open(older);
+    await raw.batch([{ type: "put", key: Buffer.concat([Buffer.from("q/fortuna/"), Buffer.alloc(8)]), value: Buffer.alloc(1024) }], true);
+    await raw.close();
+    await assert.rejects(openGatewayEngine(testConfig(older, "127.0.0.1:1", ["127.0.0.1:2"]), silentLogger), (e: Error) => e instanceof ConfigError && e.variable === "DB_PATH" && /not in this version's layout/.test(e.message));
   });
 
   test("configuration: defaults, address lists, and bad values named", () => {

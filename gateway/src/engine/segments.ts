@@ -1,0 +1,92 @@
+// Segments: runs of consecutive queue items stored as one RocksDB entry (see
+// keys.ts). Here, the arithmetic of items inside a segment and what is left of
+// one when a range of its bytes is served; no I/O.
+import type { SegmentKey } from "./keys.js";
+
+/** Most bytes enqueues put in one segment: big enough that a 100 KB take touches a handful of entries, small enough that rewriting a partly served one stays cheap. */
+export const SEGMENT_BYTES = 16 * 1024;
+
+export interface Segment extends SegmentKey {
+  /** The items' bytes; the first item is whatever `itemBytes` * (count - 1) leaves. */
+  data: Buffer;
+}
+
+export const firstItemBytes = (s: Segment): number => s.data.length - (s.count - 1) * s.itemBytes;
+
+/** Byte offset where item `i` of `s` starts. */
+export const itemStart = (s: Segment, i: number): number => (i === 0 ? 0 : firstItemBytes(s) + (i - 1) * s.itemBytes);
+
+/** Byte offset just past item `i` of `s`. */
+export const itemEnd = (s: Segment, i: number): number => firstItemBytes(s) + i * s.itemBytes;
+
+/** Index of the item holding byte `at` of `s`. */
+export function itemAt(s: Segment, at: number): number {
+  const f = firstItemBytes(s);
+  return at < f ? 0 : 1 + Math.floor((at - f) / s.itemBytes);
+}
+
+/** The items of `s` from index `i` on, as a segment (undefined when none). */
+export function itemsFrom(s: Segment, i: number): Segment | undefined {
+  if (i >= s.count) return undefined;
+  if (i === 0) return s;
+  return { first: s.first + BigInt(i), count: s.count - i, itemBytes: s.itemBytes, data: s.data.subarray(itemEnd(s, i - 1)) };
+}
+
+/**
+ * Removes bytes [a, b) of `s` (0 <= a < b <= length). Items wholly inside are
+ * gone (`removed` counts them); a partly served item keeps its other bytes
+ * under its id. What is left is at most three segments, in order: the whole
+ * items before the gap, the remnant of the item where the gap starts (when it
+ * keeps bytes there, as its own one-item segment), and the rest, led by the
+ * remnant of the item where the gap ends.
+ */
+export function cutSegment(s: Segment, a: number, b: number): { pieces: Segment[]; removed: number } {
+  const ia = itemAt(s, a);
+  const ib = itemAt(s, b - 1);
+  const kept = a - itemStart(s, ia); // bytes of item ia before the gap
+  const tail = itemEnd(s, ib) - b; // bytes of item ib after the gap
+  const pieces: Segment[] = [];
+  if (ia > 0) pieces.push({ first: s.first, count: ia, itemBytes: s.itemBytes, data: s.data.subarray(0, itemStart(s, ia)) });
+  let restFrom: number; // index of the first item of the rest
+  let restData: Buffer;
+  if (kept > 0) {
+    // A gap inside one item leaves one item of both remnants.
+    const both = ia === ib && tail > 0;
+    const data = both ? Buffer.concat([s.data.subarray(a - kept, a), s.data.subarray(b, b + tail)]) : s.data.subarray(a - kept, a);
+    pieces.push({ first: s.first + BigInt(ia), count: 1, itemBytes: data.length, data });
+    restFrom = both || tail === 0 ? ib + 1 : ib;
+    restData = s.data.subarray(both || tail === 0 ? itemEnd(s, ib) : b);
+  } else {
+    restFrom = tail > 0 ? ib : ib + 1;
+    restData = s.data.subarray(tail > 0 ? b : itemEnd(s, ib));
+  }
+  if (restFrom < s.count) pieces.push({ first: s.first + BigInt(restFrom), count: s.count - restFrom, itemBytes: s.itemBytes, data: restData });
+  const partial = ia === ib ? (kept + tail > 0 ? 1 : 0) : (kept > 0 ? 1 : 0) + (tail > 0 ? 1 : 0);
+  return { pieces, removed: ib - ia + 1 - partial };
+}
+
+/** Groups items as they arrived into segments of equal-sized items, at most SEGMENT_BYTES each (one item at least). */
+export function packSegments(firstId: bigint, items: readonly Uint8Array[]): Segment[] {
+  const out: Segment[] = [];
+  let i = 0;
+  while (i < items.length) {
+    const size = items[i].length;
+    let j = i + 1;
+    let bytes = size;
+    while (j < items.length && items[j].length === size && bytes + size <= SEGMENT_BYTES) {
+      bytes += size;
+      j++;
+    }
+    const data = j - i === 1 ? asBuffer(items[i]) : Buffer.concat(items.slice(i, j), bytes);
+    out.push({ first: firstId + BigInt(i), count: j - i, itemBytes: size, data });
+    i = j;
+  }
+  return out;
+}
+
+const asBuffer = (b: Uint8Array): Buffer => (Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+
+/** The items of `s`, each with its id. */
+export function itemsOf(s: Segment): { id: bigint; data: Buffer }[] {
+  return Array.from({ length: s.count }, (_, i) => ({ id: s.first + BigInt(i), data: s.data.subarray(itemStart(s, i), itemEnd(s, i)) }));
+}

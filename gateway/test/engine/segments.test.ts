@@ -1,0 +1,60 @@
+// Segment arithmetic, exhaustively: every gap [a, b) in segments of several
+// shapes must leave exactly the items a per-item removal leaves, under the
+// same ids, in well-formed segments.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { cutSegment, itemsOf, packSegments, SEGMENT_BYTES, type Segment } from "../../src/engine/segments.js";
+
+/** `count` items of `itemBytes` bytes, the first one `first` bytes, filled with distinct bytes. */
+function segment(firstBytes: number, itemBytes: number, count: number): Segment {
+  const length = firstBytes + (count - 1) * itemBytes;
+  return { first: 100n, count, itemBytes, data: Buffer.from(Array.from({ length }, (_, i) => i)) };
+}
+
+function wellFormed(p: Segment): void {
+  const first = p.data.length - (p.count - 1) * p.itemBytes;
+  assert.ok(p.count >= 1 && first >= 1 && first <= p.itemBytes, `first item of ${first} bytes, items of ${p.itemBytes}, count ${p.count}`);
+}
+
+const shapes: [number, number, number][] = [
+  [4, 4, 1],
+  [4, 4, 5],
+  [3, 4, 4],
+  [1, 5, 3],
+  [7, 7, 2],
+];
+
+for (const [firstBytes, itemBytes, count] of shapes) {
+  test(`every gap in a segment of ${count} items (${firstBytes} then ${itemBytes} bytes)`, () => {
+    const s = segment(firstBytes, itemBytes, count);
+    const before = itemsOf(s).map((i) => ({ id: i.id, bytes: [...i.data] }));
+    for (let a = 0; a < s.data.length; a++) {
+      for (let b = a + 1; b <= s.data.length; b++) {
+        const { pieces, removed } = cutSegment(s, a, b);
+        const want: { id: bigint; bytes: number[] }[] = [];
+        let pos = 0;
+        let gone = 0;
+        for (const item of before) {
+          const kept = item.bytes.filter((_, j) => pos + j < a || pos + j >= b);
+          pos += item.bytes.length;
+          if (kept.length > 0) want.push({ id: item.id, bytes: kept });
+          else gone++;
+        }
+        pieces.forEach(wellFormed);
+        const got = pieces.flatMap((p) => itemsOf(p)).map((i) => ({ id: i.id, bytes: [...i.data] }));
+        assert.deepEqual(got, want, `gap [${a}, ${b})`);
+        assert.equal(removed, gone, `gap [${a}, ${b}): removed`);
+      }
+    }
+  });
+}
+
+test("packing: runs of equal-sized items, at most SEGMENT_BYTES each, ids in arrival order", () => {
+  const items = [...Array(40).fill(1000), 7, 7, 3, ...Array(3).fill(SEGMENT_BYTES + 1)].map((n, i) => new Uint8Array(n).fill(i));
+  const segs = packSegments(10n, items);
+  assert.deepEqual(
+    segs.map((s) => [s.first, s.count, s.itemBytes]),
+    [[10n, 16, 1000], [26n, 16, 1000], [42n, 8, 1000], [50n, 2, 7], [52n, 1, 3], [53n, 1, SEGMENT_BYTES + 1], [54n, 1, SEGMENT_BYTES + 1], [55n, 1, SEGMENT_BYTES + 1]],
+  );
+  assert.deepEqual(segs.flatMap(itemsOf).map((i) => [i.id, i.data[0], i.data.length]), items.map((d, i) => [10n + BigInt(i), d[0], d.length]));
+});
