@@ -1,21 +1,12 @@
 // POST /api/v1/data over real HTTP: every format read big-endian from the
 // queued bytes, exact 64-bit JSON, binary headers, all-or-nothing and
 // delete-on-read.
-import { after, before, beforeEach, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { post, startGateway, text, type Gateway } from "./harness.js";
-import type { FakeEngine } from "./fake-engine.js";
+import { fakeGatewayPerFile, post, text } from "./harness.js";
 
-let g: Gateway<FakeEngine>;
-before(async () => {
-  g = await startGateway();
-});
-after(() => g.close());
-beforeEach(() => {
-  for (const s of ["trng", "fortuna"] as const) g.engine.queues[s].bytes = Buffer.alloc(0);
-  g.engine.consume = true;
-});
+const g = fakeGatewayPerFile();
 
 const data = (body: unknown) => post(g.base, "/api/v1/data", body);
 

@@ -1,4 +1,5 @@
 // Starts the gateway API on port 0 over a given engine (the fake by default).
+import { after, before, beforeEach } from "node:test";
 import { silentLogger, startServer, type RunningServer } from "../../../runtime/src/index.js";
 import { gatewaySetup, type GatewayAppOptions } from "../../src/app.js";
 import type { GatewayEngine } from "../../src/engine/types.js";
@@ -25,6 +26,24 @@ export async function startGateway(engine?: GatewayEngine, opts: GatewayAppOptio
     shutdownTimeoutMs: 2000,
   });
   return { server, engine: e, base: `http://127.0.0.1:${server.port}`, address: `127.0.0.1:${server.port}`, close: () => server.close() };
+}
+
+/**
+ * One gateway over the fake engine for a whole test file (hooks registered
+ * here), with empty queues, consume mode on and nothing endless before each test.
+ */
+export function fakeGatewayPerFile(): Gateway<FakeEngine> {
+  const g = {} as Gateway<FakeEngine>;
+  before(async () => {
+    Object.assign(g, await startGateway());
+  });
+  after(() => g.close());
+  beforeEach(() => {
+    for (const q of Object.values(g.engine.queues)) q.bytes = Buffer.alloc(0);
+    g.engine.consume = true;
+    g.engine.endless.clear();
+  });
+  return g;
 }
 
 /** POSTs a body (a string is sent verbatim) and returns status, headers and raw bytes. */

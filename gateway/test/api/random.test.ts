@@ -1,21 +1,12 @@
 // The routes beyond the original API: unbiased range integers (exact
 // rejection behaviour on chosen bytes, chi-square uniformity on random ones),
 // v4 UUIDs, hex/base64 bytes.
-import { after, before, beforeEach, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
-import { post, startGateway, text, type Gateway } from "./harness.js";
-import type { FakeEngine } from "./fake-engine.js";
+import { fakeGatewayPerFile, post, text } from "./harness.js";
 
-let g: Gateway<FakeEngine>;
-before(async () => {
-  g = await startGateway();
-});
-after(() => g.close());
-beforeEach(() => {
-  for (const s of ["trng", "fortuna"] as const) g.engine.queues[s].bytes = Buffer.alloc(0);
-  g.engine.endless.clear();
-});
+const g = fakeGatewayPerFile();
 
 const call = async (path: string, body: unknown) => {
   const r = await post(g.base, path, body);
