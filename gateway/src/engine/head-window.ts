@@ -12,7 +12,7 @@
 import type { BatchOp, Rocks } from "./rocks.js";
 import { Mutex } from "./lock.js";
 import { parseSegmentKey, segmentKey, segmentsFrom } from "./keys.js";
-import { cutSegment, itemsFrom, type Segment } from "./segments.js";
+import { cutSegment, itemAt, itemsFrom, type Segment } from "./segments.js";
 import type { SourceName } from "./types.js";
 
 /** Most bytes of a queue's head that enqueues keep in memory (the default Fortuna queue, 5000 x 1 KiB, fits). */
@@ -21,6 +21,18 @@ export const WINDOW_BYTES = 16 * 1024 * 1024;
 const LOAD_BYTES = 4 * 1024 * 1024;
 /** Read-ahead of that pass (the native iterator also stops at 1000 entries per trip). */
 const LOAD_READ_AHEAD_BYTES = 1024 * 1024;
+
+/** What a serve touched. */
+export interface Served {
+  /** Items whose last byte went (consume only). */
+  removed: number;
+  /** Id of the last item bytes were served from. */
+  last: bigint;
+  /** Item size in the segment holding it. */
+  itemBytes: number;
+}
+
+const NOTHING_SERVED: Served = { removed: 0, last: -1n, itemBytes: 0 };
 
 export interface WindowSource {
   /** The id the next enqueued item gets (includes items not written yet). */
@@ -136,11 +148,10 @@ export class HeadWindow {
   /**
    * Copies window bytes [offset, offset + n) into `out`; with `consume`,
    * removes them: fully served items go, a partly served one keeps its other
-   * bytes (segments.ts, cutSegment). Returns how many items went (the caller
-   * counts them consumed).
+   * bytes (segments.ts, cutSegment).
    */
-  serve(offset: number, n: number, consume: boolean, out: Uint8Array, ops: BatchOp[]): number {
-    if (n === 0) return 0;
+  serve(offset: number, n: number, consume: boolean, out: Uint8Array, ops: BatchOp[]): Served {
+    if (n === 0) return NOTHING_SERVED;
     const end = offset + n;
     let pos = 0;
     let i = this.at;
@@ -149,6 +160,8 @@ export class HeadWindow {
     const kept: Segment[] = [];
     let copied = 0;
     let removed = 0;
+    let last = 0n;
+    let itemBytes = 0;
     for (; copied < n; i++) {
       const seg = this.win[i];
       const a = Math.max(0, offset - pos);
@@ -156,6 +169,8 @@ export class HeadWindow {
       out.set(seg.data.subarray(a, b), copied);
       copied += b - a;
       pos += seg.data.length;
+      last = seg.first + BigInt(itemAt(seg, b - 1));
+      itemBytes = seg.itemBytes;
       if (!consume) continue;
       const cut = cutSegment(seg, a, b);
       removed += cut.removed;
@@ -169,7 +184,7 @@ export class HeadWindow {
       }
       if (!overwritten) ops.push({ type: "del", key });
     }
-    if (!consume) return 0;
+    if (!consume) return { removed: 0, last, itemBytes };
     if (first === this.at && kept.length <= i - first) {
       // Served from the front (the usual case): move the start, no copying.
       this.at = i - kept.length;
@@ -182,7 +197,12 @@ export class HeadWindow {
     this.winItems -= removed;
     this.compact();
     this.prefetch();
-    return removed;
+    return { removed, last, itemBytes };
+  }
+
+  /** Id of the queue's first item (the next id when it is empty). */
+  get head(): bigint {
+    return this.at < this.win.length ? this.win[this.at].first : this.end;
   }
 
   /** Makes any load in flight discard what it read (memory is no longer trusted). */

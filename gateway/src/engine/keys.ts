@@ -7,12 +7,13 @@
 //                               served). Items that arrive together share one entry, so a
 //                               request for 100 KB touches a few entries, not a hundred.
 //   c/<source>/<counter>        u64 be counters, written in the same batch as the items they count
+//                               (and `reserved`, the id below which items may have been served: reservation.ts)
 //   cfg/queue_size/<source>     u64 be, queue capacity in items
 //   cfg/consume                 one byte, 1 = delete on read
 //   u/<source>/<u64 be hour>    usage per hour bucket: u64 be requests, u64 be bytes served
 import type { SourceName } from "./types.js";
 
-export const COUNTERS = ["next_id", "items", "polling", "dropped", "consumed", "total_generated"] as const;
+export const COUNTERS = ["next_id", "items", "polling", "dropped", "consumed", "total_generated", "reserved"] as const;
 export type CounterName = (typeof COUNTERS)[number];
 
 export function u64(n: bigint): Buffer {

@@ -20,7 +20,7 @@ export interface Persisted {
 }
 
 export function zeroCounters(): SourceCounters {
-  return { next_id: 0n, items: 0n, polling: 0n, dropped: 0n, consumed: 0n, total_generated: 0n };
+  return { next_id: 0n, items: 0n, polling: 0n, dropped: 0n, consumed: 0n, total_generated: 0n, reserved: 0n };
 }
 
 /** Counters, head positions (one seek each, no full scan) and current usage buckets as stored. */

@@ -15,9 +15,10 @@
 // Speed: the head of each queue is mirrored in memory (head-window.ts), so a
 // take decides what it serves synchronously, without reading the database,
 // and concurrent takes get disjoint bytes by construction. What a mutation
-// changes is written through a group commit: concurrent takes share one
-// synced batch, and each resolves only once the batch deleting its bytes is
-// durable.
+// changes is written through a group commit, and each take resolves only once
+// the batch deleting its bytes is written. Those bytes stay unservable across
+// a power loss because they lie below a synced reservation (reservation.ts):
+// a take syncs only when it moves the reservation, not every time.
 //
 // This module orchestrates: it counts, waits for the window to cover a
 // mutation, commits, and recovers after a failed write. The stored layout is
@@ -32,6 +33,7 @@ import {
 } from "./persisted-state.js";
 import { itemPrefix, itemsEnd, parseSegmentKey, segmentKey } from "./keys.js";
 import { itemsOf, packSegments } from "./segments.js";
+import { dropReserved, release, reserve } from "./reservation.js";
 import type { QueueSizes, SourceName } from "./types.js";
 
 export { SOURCES, type SourceCounters } from "./persisted-state.js";
@@ -91,7 +93,8 @@ export class QueueStore {
     try {
       const { sizes, consume, init } = await readSettings(db, defaults);
       await db.batch(init, true);
-      return new QueueStore(db, sizes, consume, await readPersisted(db));
+      const p = await readPersisted(db);
+      return new QueueStore(db, sizes, consume, (await dropReserved(db, p)) ? await readPersisted(db) : p);
     } catch (err) {
       await db.close().catch(() => undefined);
       throw err;
@@ -213,11 +216,11 @@ export class QueueStore {
       }
       const out = new Uint8Array(bytes);
       const ops: BatchOp[] = [];
-      this.serve(st, offset, fromQueue, opts.consume, out, ops);
+      const sync = this.serve(source, offset, fromQueue, opts.consume, out, ops);
       // The window served `fromQueue` bytes exactly; `fill` completes the rest.
       if (extra && fromQueue < bytes) out.set(extra.subarray(0, bytes - fromQueue), fromQueue);
       st.usage.count(bytes);
-      const written = this.commits.commit(ops, opts.consume);
+      const written = this.commits.commit(ops, sync);
       if (opts.consume) st.room.fire();
       await written;
       return out;
@@ -237,9 +240,9 @@ export class QueueStore {
       if (n === 0) return new Uint8Array(0);
       const out = new Uint8Array(n);
       const ops: BatchOp[] = [];
-      this.serve(st, 0, n, true, out, ops);
+      const sync = this.serve(source, 0, n, true, out, ops);
       st.usage.count(n);
-      const written = this.commits.commit(ops, true);
+      const written = this.commits.commit(ops, sync);
       st.room.fire();
       await written;
       return out;
@@ -299,6 +302,11 @@ export class QueueStore {
     // Let in-flight loads and writes finish first.
     await Promise.all(SOURCES.map((s) => this.state[s].window.idle()));
     await this.commits.flushed().catch(() => undefined);
+    // Everything from each head on is unserved now: give the reservations back.
+    if (!this.needsReload) {
+      for (const s of SOURCES) release(this.state[s].counters, this.state[s].window.head);
+      await this.commits.commit([], true).catch(() => undefined);
+    }
     await this.db.close();
   }
 
@@ -320,13 +328,16 @@ export class QueueStore {
 
   /**
    * Copies queue bytes [offset, offset + n) into `out`; with `consume`,
-   * removes them (in the window and through `ops`) and counts the items
-   * whose last byte went as consumed.
+   * removes them (in the window and through `ops`), counts the items whose
+   * last byte went as consumed, and reserves what was served (reservation.ts).
+   * True when the batch must be synced before the caller answers.
    */
-  private serve(st: SourceState, offset: number, n: number, consume: boolean, out: Uint8Array, ops: BatchOp[]): void {
-    const consumed = st.window.serve(offset, n, consume, out, ops);
-    st.counters.items -= BigInt(consumed);
-    st.counters.consumed += BigInt(consumed);
+  private serve(source: SourceName, offset: number, n: number, consume: boolean, out: Uint8Array, ops: BatchOp[]): boolean {
+    const st = this.state[source];
+    const served = st.window.serve(offset, n, consume, out, ops);
+    st.counters.items -= BigInt(served.removed);
+    st.counters.consumed += BigInt(served.removed);
+    return consume && n > 0 && reserve(source, st.counters, served);
   }
 
   /** Group commit: the counters and usage as of the moment a batch is cut go into it. */

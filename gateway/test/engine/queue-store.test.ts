@@ -118,10 +118,12 @@ describe("queue store", () => {
     await store.enqueue("trng", [words(0, 2), words(2, 2), words(4, 2)]);
     await store.take("trng", 8, 0, { consume: true });
     await store.take("trng", 4, 0, { consume: true });
-    const before = store.counters("trng");
+    // The documented counters; `reserved` is given back by a clean close (reservation.ts).
+    const counted = ({ reserved: _, ...c }: ReturnType<QueueStore["counters"]>) => c;
+    const before = counted(store.counters("trng"));
     await store.close();
     store = await openStore(dir.path);
-    assert.deepEqual(store.counters("trng"), before);
+    assert.deepEqual(counted(store.counters("trng")), before);
     await store.enqueue("trng", [words(6, 2)]);
     const ids = (await store.items("trng")).map((i) => i.id);
     assert.deepEqual(ids, [1n, 2n, 3n]);
