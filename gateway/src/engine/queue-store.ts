@@ -7,7 +7,8 @@
 //   total_generated = items ever received (stored or dropped on arrival)
 //   queue current   = items in the queue now (= unconsumed)
 //   consumed        = items removed because their last byte was served
-//   dropped         = items removed (or never stored) for lack of room
+//   dropped         = items removed (or never stored) for lack of room, or
+//                     left below the reservation by an unclean stop
 // so total_generated = current + consumed + dropped at every commit.
 // A partly served item stays (rewritten to its unserved bytes) and counts
 // as current until its last byte is served.
@@ -20,20 +21,19 @@
 // a power loss because they lie below a synced reservation (reservation.ts):
 // a take syncs only when it moves the reservation, not every time.
 //
-// This module orchestrates: it counts, waits for the window to cover a
-// mutation, commits, and recovers after a failed write. The stored layout is
-// in keys.ts, segments.ts and persisted-state.ts, usage buckets in usage.ts.
+// This module orchestrates: it waits for the window to cover a mutation,
+// commits, and recovers after a failed write. Each source's state and its
+// mutations are in source-queue.ts; the stored layout in keys.ts, segments.ts
+// and persisted-state.ts, usage buckets in usage.ts.
 import { Rocks, type BatchOp } from "./rocks.js";
 import { GroupCommit } from "./group-commit.js";
-import { Pulse } from "./lock.js";
-import { HeadWindow } from "./head-window.js";
-import { UsageMeter, readUsage, type UsageBucket } from "./usage.js";
-import {
-  SOURCES, consumeOp, counterOps, queueSizeOp, readPersisted, readSettings, type Persisted, type SourceCounters,
-} from "./persisted-state.js";
-import { itemPrefix, itemsEnd, parseSegmentKey, segmentKey } from "./keys.js";
-import { itemsOf, packSegments } from "./segments.js";
-import { dropReserved, release, reserve } from "./reservation.js";
+import type { Pulse } from "./lock.js";
+import { readUsage, type UsageBucket } from "./usage.js";
+import { SOURCES, consumeOp, queueSizeOp, readPersisted, readSettings, type Persisted, type SourceCounters } from "./persisted-state.js";
+import { itemPrefix, itemsEnd, parseSegmentKey } from "./keys.js";
+import { itemsOf } from "./segments.js";
+import { dropReserved } from "./reservation.js";
+import { SourceQueue } from "./source-queue.js";
 import type { QueueSizes, SourceName } from "./types.js";
 
 export { SOURCES, type SourceCounters } from "./persisted-state.js";
@@ -51,21 +51,8 @@ export interface TakeOptions {
   fill?: (n: number) => Promise<Uint8Array>;
 }
 
-interface SourceState {
-  /** Current state: includes mutations whose batch is not written yet. */
-  counters: SourceCounters;
-  /** As last written. */
-  persisted: SourceCounters;
-  window: HeadWindow;
-  usage: UsageMeter;
-  /** Fires after items were added. */
-  added: Pulse;
-  /** Fires after items were removed or capacity grew. */
-  room: Pulse;
-}
-
 export class QueueStore {
-  private readonly state: Record<SourceName, SourceState>;
+  private readonly state: Record<SourceName, SourceQueue>;
   private readonly commits: GroupCommit;
   private needsReload = false;
   private recovering: Promise<void> | undefined;
@@ -76,14 +63,8 @@ export class QueueStore {
     private consume: boolean,
     p: Persisted,
   ) {
-    // The window looks the counters up at each call: reload replaces them.
-    const queue = (s: SourceName) => ({ nextId: () => this.state[s].counters.next_id, flushed: () => this.commits.flushed() });
-    const mk = (s: SourceName): SourceState => ({
-      counters: { ...p.counters[s] }, persisted: p.counters[s],
-      window: new HeadWindow(db, s, queue(s), p.heads[s]), usage: new UsageMeter(p.usage[s]),
-      added: new Pulse(), room: new Pulse(),
-    });
-    this.state = { trng: mk("trng"), fortuna: mk("fortuna") };
+    const flushed = () => this.commits.flushed();
+    this.state = { trng: new SourceQueue(db, "trng", p, flushed), fortuna: new SourceQueue(db, "fortuna", p, flushed) };
     this.commits = new GroupCommit(db, () => this.cut(), () => this.writeFailed());
   }
 
@@ -137,32 +118,17 @@ export class QueueStore {
    */
   async enqueue(source: SourceName, items: Uint8Array[], polls = items.length): Promise<{ dropped: number }> {
     const st = this.state[source];
-    const incoming = items.length;
     for (;;) {
-      const cap = this.sizes[source];
-      const stored = incoming > cap ? items.slice(incoming - cap) : items;
-      const overflow = Math.max(0, Number(st.counters.items) + stored.length - cap);
-      const wait = this.blockedBy(st, 0, overflow);
+      const wait = this.blockedBy(st, 0, st.overflow(items.length, this.sizes[source]));
       if (wait) {
         await wait;
         continue;
       }
       // From here to commit: synchronous, so nobody sees a half-made change.
       const ops: BatchOp[] = [];
-      st.window.dropFront(overflow, ops);
-      const c = st.counters;
-      for (const seg of packSegments(c.next_id, stored)) {
-        ops.push({ type: "put", key: segmentKey(source, seg), value: seg.data });
-        st.window.offer(seg);
-      }
-      c.next_id += BigInt(stored.length);
-      const dropped = incoming - stored.length + overflow;
-      c.items += BigInt(stored.length - overflow);
-      c.dropped += BigInt(dropped);
-      c.polling += BigInt(polls);
-      c.total_generated += BigInt(incoming);
+      const dropped = st.append(items, polls, this.sizes[source], ops);
       const written = this.commits.commit(ops, false);
-      if (stored.length > 0) st.added.fire();
+      if (items.length > dropped) st.added.fire();
       await written;
       return { dropped };
     }
@@ -185,9 +151,9 @@ export class QueueStore {
   /**
    * All or nothing: skips `offset` bytes from the head, returns the next
    * `bytes` bytes (completed by `fill` when the queue is short), or null with
-   * nothing changed. Consume: served bytes are deleted with a synced batch
-   * before this resolves; skipped bytes and the unserved rest of a partly
-   * served item stay.
+   * nothing changed. Consume: served bytes are deleted, and durably
+   * unservable, before this resolves; skipped bytes and the unserved rest of
+   * a partly served item stay.
    */
   async take(source: SourceName, bytes: number, offset: number, opts: TakeOptions): Promise<Uint8Array | null> {
     const st = this.state[source];
@@ -216,10 +182,10 @@ export class QueueStore {
       }
       const out = new Uint8Array(bytes);
       const ops: BatchOp[] = [];
-      const sync = this.serve(source, offset, fromQueue, opts.consume, out, ops);
+      const sync = st.serve(offset, fromQueue, opts.consume, out, ops);
       // The window served `fromQueue` bytes exactly; `fill` completes the rest.
       if (extra && fromQueue < bytes) out.set(extra.subarray(0, bytes - fromQueue), fromQueue);
-      st.usage.count(bytes);
+      st.countRequest(bytes);
       const written = this.commits.commit(ops, sync);
       if (opts.consume) st.room.fire();
       await written;
@@ -240,8 +206,8 @@ export class QueueStore {
       if (n === 0) return new Uint8Array(0);
       const out = new Uint8Array(n);
       const ops: BatchOp[] = [];
-      const sync = this.serve(source, 0, n, true, out, ops);
-      st.usage.count(n);
+      const sync = st.serve(0, n, true, out, ops);
+      st.countRequest(n);
       const written = this.commits.commit(ops, sync);
       st.room.fire();
       await written;
@@ -266,9 +232,7 @@ export class QueueStore {
           continue;
         }
         const ops: BatchOp[] = [queueSizeOp(s, n)];
-        st.window.dropFront(excess, ops);
-        st.counters.items -= BigInt(excess);
-        st.counters.dropped += BigInt(excess);
+        st.dropOldest(excess, ops);
         this.sizes = { ...this.sizes, [s]: n };
         const written = this.commits.commit(ops, true);
         st.room.fire();
@@ -304,7 +268,7 @@ export class QueueStore {
     await this.commits.flushed().catch(() => undefined);
     // Everything from each head on is unserved now: give the reservations back.
     if (!this.needsReload) {
-      for (const s of SOURCES) release(this.state[s].counters, this.state[s].window.head);
+      for (const s of SOURCES) this.state[s].release();
       await this.commits.commit([], true).catch(() => undefined);
     }
     await this.db.close();
@@ -316,7 +280,7 @@ export class QueueStore {
    * `items` items of the queue (or all of it). Otherwise a promise to await
    * (it does the loading) before looking again.
    */
-  private blockedBy(st: SourceState, bytes: number, items: number): Promise<void> | undefined {
+  private blockedBy(st: SourceQueue, bytes: number, items: number): Promise<void> | undefined {
     if (this.recovering) return this.recovering;
     if (this.needsReload) {
       this.recovering = this.reload().finally(() => (this.recovering = undefined));
@@ -326,32 +290,10 @@ export class QueueStore {
     return st.window.load(bytes, items);
   }
 
-  /**
-   * Copies queue bytes [offset, offset + n) into `out`; with `consume`,
-   * removes them (in the window and through `ops`), counts the items whose
-   * last byte went as consumed, and reserves what was served (reservation.ts).
-   * True when the batch must be synced before the caller answers.
-   */
-  private serve(source: SourceName, offset: number, n: number, consume: boolean, out: Uint8Array, ops: BatchOp[]): boolean {
-    const st = this.state[source];
-    const served = st.window.serve(offset, n, consume, out, ops);
-    st.counters.items -= BigInt(served.removed);
-    st.counters.consumed += BigInt(served.removed);
-    return consume && n > 0 && reserve(source, st.counters, served);
-  }
-
   /** Group commit: the counters and usage as of the moment a batch is cut go into it. */
   private cut(): { ops: BatchOp[]; done: () => void } {
     const ops: BatchOp[] = [];
-    const after: (() => void)[] = [];
-    for (const s of SOURCES) {
-      const st = this.state[s];
-      const now = { ...st.counters };
-      counterOps(s, now, st.persisted, ops);
-      const usage = st.usage.cut(s);
-      if (usage) ops.push(usage);
-      after.push(() => (st.persisted = now));
-    }
+    const after = SOURCES.map((s) => this.state[s].cut(ops));
     return { ops, done: () => after.forEach((f) => f()) };
   }
 
@@ -368,13 +310,7 @@ export class QueueStore {
 
   private async reload(): Promise<void> {
     const p = await readPersisted(this.db);
-    for (const s of SOURCES) {
-      const st = this.state[s];
-      st.counters = { ...p.counters[s] };
-      st.persisted = p.counters[s];
-      st.window.reset(p.heads[s]);
-      st.usage = new UsageMeter(p.usage[s]);
-    }
+    for (const s of SOURCES) this.state[s].reset(p);
     this.needsReload = false;
   }
 }
