@@ -128,7 +128,7 @@ export class QueueStore {
       const ops: BatchOp[] = [];
       const dropped = st.append(items, polls, this.sizes[source], ops);
       const written = this.commits.commit(ops, false);
-      if (items.length > dropped) st.added.fire();
+      if (items.length > 0) st.added.fire();
       await written;
       return { dropped };
     }

@@ -51,7 +51,7 @@ export async function dropReserved(db: Rocks, p: Persisted): Promise<boolean> {
     let dropped = 0n;
     await db.scan({ gte: segmentsFrom(s, p.heads[s]), lt: segmentsFrom(s, c.reserved) }, (k, v) => {
       const seg = { ...parseSegmentKey(k), data: v };
-      const below = Number(c.reserved - seg.first < BigInt(seg.count) ? c.reserved - seg.first : BigInt(seg.count));
+      const below = c.reserved - seg.first < BigInt(seg.count) ? Number(c.reserved - seg.first) : seg.count;
       ops.push({ type: "del", key: k });
       const rest = itemsFrom(seg, below);
       if (rest) ops.push({ type: "put", key: segmentKey(s, rest), value: rest.data });

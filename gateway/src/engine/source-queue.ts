@@ -7,7 +7,7 @@ import { HeadWindow, type WindowSource } from "./head-window.js";
 import { segmentKey } from "./keys.js";
 import { Pulse } from "./lock.js";
 import { counterOps, type Persisted, type SourceCounters } from "./persisted-state.js";
-import { release, reserve } from "./reservation.js";
+import { release as releaseReservation, reserve } from "./reservation.js";
 import { packSegments } from "./segments.js";
 import { UsageMeter } from "./usage.js";
 import type { SourceName } from "./types.js";
@@ -102,7 +102,7 @@ export class SourceQueue {
 
   /** Gives the reservation back (a clean close: everything from the head on is unserved). */
   release(): void {
-    release(this.counters, this.window.head);
+    releaseReservation(this.counters, this.window.head);
   }
 
   /** Forgets memory for the state as stored (after a failed write). */
