@@ -16,10 +16,10 @@
 // Speed: the head of each queue is mirrored in memory (head-window.ts), so a
 // take decides what it serves synchronously, without reading the database,
 // and concurrent takes get disjoint bytes by construction. What a mutation
-// changes is written through a group commit, and each take resolves only once
-// the batch deleting its bytes is written. Those bytes stay unservable across
-// a power loss because they lie below a synced reservation (reservation.ts):
-// a take syncs only when it moves the reservation, not every time.
+// changes is written through a group commit. A consuming take's bytes leave
+// the window at once, and stay unservable across a crash, a power loss or a
+// failed write because they lie below a synced reservation (reservation.ts):
+// a take waits for the disk only when it moves the reservation.
 //
 // This module orchestrates: it waits for the window to cover a mutation,
 // commits, and recovers after a failed write. Each source's state and its
@@ -32,7 +32,7 @@ import { readUsage, type UsageBucket } from "./usage.js";
 import { SOURCES, consumeOp, queueSizeOp, readPersisted, readSettings, type Persisted, type SourceCounters } from "./persisted-state.js";
 import { itemPrefix, itemsEnd, parseSegmentKey } from "./keys.js";
 import { itemsOf } from "./segments.js";
-import { dropReserved } from "./reservation.js";
+import { dropReserved, type Durability } from "./reservation.js";
 import { SourceQueue } from "./source-queue.js";
 import type { QueueSizes, SourceName } from "./types.js";
 
@@ -182,11 +182,11 @@ export class QueueStore {
       }
       const out = new Uint8Array(bytes);
       const ops: BatchOp[] = [];
-      const sync = st.serve(offset, fromQueue, opts.consume, out, ops);
+      const durability = st.serve(offset, fromQueue, opts.consume, out, ops);
       // The window served `fromQueue` bytes exactly; `fill` completes the rest.
       if (extra && fromQueue < bytes) out.set(extra.subarray(0, bytes - fromQueue), fromQueue);
       st.countRequest(bytes);
-      const written = this.commits.commit(ops, sync);
+      const written = this.written(ops, durability);
       if (opts.consume) st.room.fire();
       await written;
       return out;
@@ -206,9 +206,9 @@ export class QueueStore {
       if (n === 0) return new Uint8Array(0);
       const out = new Uint8Array(n);
       const ops: BatchOp[] = [];
-      const sync = st.serve(0, n, true, out, ops);
+      const durability = st.serve(0, n, true, out, ops);
       st.countRequest(n);
-      const written = this.commits.commit(ops, sync);
+      const written = this.written(ops, durability);
       st.room.fire();
       await written;
       return out;
@@ -290,6 +290,19 @@ export class QueueStore {
     return st.window.load(bytes, items);
   }
 
+  /**
+   * Commits a take's writes and waits as long as its Durability asks; a take
+   * the reservation on disk covers does not wait (a failure of its write is
+   * handled like any other: writeFailed, then a reload that drops what the
+   * reservation covers).
+   */
+  private written(ops: BatchOp[], durability: Durability | undefined): Promise<void> | undefined {
+    const written = this.commits.commit(ops, durability === "raise");
+    if (durability === "pending" || durability === "raise") return written;
+    written.catch(() => undefined);
+    return undefined;
+  }
+
   /** Group commit: the counters and usage as of the moment a batch is cut go into it. */
   private cut(): { ops: BatchOp[]; done: () => void } {
     const ops: BatchOp[] = [];
@@ -309,7 +322,9 @@ export class QueueStore {
   }
 
   private async reload(): Promise<void> {
-    const p = await readPersisted(this.db);
+    let p = await readPersisted(this.db);
+    // Takes answered before their deletes failed: what they served lies below the reservation.
+    if (await dropReserved(this.db, p)) p = await readPersisted(this.db);
     for (const s of SOURCES) this.state[s].reset(p);
     this.needsReload = false;
   }

@@ -4,12 +4,14 @@
 // power loss included. Deleting them with a synced write does that at the cost
 // of an fsync per take. Instead each source keeps a persisted id, `reserved`:
 // every item below it may have been served. A take that serves only below it
-// writes its deletes without waiting for the disk; one that reaches past it
-// raises it (past the take, plus RESERVE_AHEAD_BYTES) in a synced batch first.
-// A power loss may then undo unsynced deletes, but opening the store drops every
-// item still below `reserved` (counted as dropped), so nothing served comes
-// back. A clean close lowers `reserved` to the queue's head, so only an unclean
-// stop costs anything: the reserved-but-unserved rest, at most the reserve.
+// answers at once and its deletes are written behind it; one that reaches past
+// it raises it (past the take, plus RESERVE_AHEAD_BYTES) in a synced batch
+// first. A crash, power loss or failed write may then lose deletes, but every
+// rebuild of the state from the database (opening the store, reloading after a
+// failed write) drops the items still below `reserved` (counted as dropped),
+// so nothing served comes back. A clean close lowers `reserved` to the queue's
+// head, so only an unclean stop costs anything: the reserved-but-unserved
+// rest, at most the reserve.
 import type { Served } from "./head-window.js";
 import { parseSegmentKey, segmentKey, segmentsFrom } from "./keys.js";
 import { counterOps, SOURCES, type Persisted, type SourceCounters } from "./persisted-state.js";
@@ -25,12 +27,23 @@ import type { SourceName } from "./types.js";
  */
 export const RESERVE_AHEAD_BYTES: Record<SourceName, number> = { trng: 0, fortuna: 1 << 20 };
 
-/** Raises `c.reserved` past what a consuming take served; true when that must be synced before the take answers. */
-export function reserve(source: SourceName, c: SourceCounters, served: Served): boolean {
-  if (served.last < c.reserved) return false;
+/**
+ * What a consuming take must wait for before it answers:
+ * - "covered": what it served lies below the reservation already on disk, so
+ *   nothing; its deletes are written behind it (a crash or failed write before
+ *   they land leaves the bytes below the reservation, and they are dropped);
+ * - "pending": below a raised reservation still being written: that write;
+ * - "raise": past the reservation, which this take raises: a synced write.
+ */
+export type Durability = "covered" | "pending" | "raise";
+
+/** Decides a consuming take's Durability, raising `c.reserved` when it has to. */
+export function reserve(source: SourceName, c: SourceCounters, onDisk: bigint, served: Served): Durability {
+  if (served.last < onDisk) return "covered";
+  if (served.last < c.reserved) return "pending";
   const ahead = Math.ceil(RESERVE_AHEAD_BYTES[source] / Math.max(1, served.itemBytes));
   c.reserved = served.last + 1n + BigInt(ahead);
-  return true;
+  return "raise";
 }
 
 /** Lowers a reservation to the queue's head, for a clean close: nothing is lost on the next open. */

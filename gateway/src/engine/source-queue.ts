@@ -7,7 +7,7 @@ import { HeadWindow, type WindowSource } from "./head-window.js";
 import { segmentKey } from "./keys.js";
 import { Pulse } from "./lock.js";
 import { counterOps, type Persisted, type SourceCounters } from "./persisted-state.js";
-import { release as releaseReservation, reserve } from "./reservation.js";
+import { release as releaseReservation, reserve, type Durability } from "./reservation.js";
 import { packSegments } from "./segments.js";
 import { UsageMeter } from "./usage.js";
 import type { SourceName } from "./types.js";
@@ -76,14 +76,15 @@ export class SourceQueue {
   /**
    * Copies queue bytes [offset, offset + n) into `out`; with `consume`,
    * removes them, counts the items whose last byte went as consumed, and
-   * reserves what was served (reservation.ts). True when the batch must be
-   * synced before the caller answers.
+   * reserves what was served: the result says what the take must wait for
+   * (reservation.ts); undefined when it consumed nothing.
    */
-  serve(offset: number, n: number, consume: boolean, out: Uint8Array, ops: BatchOp[]): boolean {
+  serve(offset: number, n: number, consume: boolean, out: Uint8Array, ops: BatchOp[]): Durability | undefined {
     const served = this.window.serve(offset, n, consume, out, ops);
     this.counters.items -= BigInt(served.removed);
     this.counters.consumed += BigInt(served.removed);
-    return consume && n > 0 && reserve(this.source, this.counters, served);
+    if (!consume || n === 0) return undefined;
+    return reserve(this.source, this.counters, this.persisted.reserved, served);
   }
 
   /** Counts a request of `bytes` in the usage statistics. */
