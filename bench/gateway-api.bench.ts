@@ -84,9 +84,10 @@ function fortunaService() {
 async function startFortuna(): Promise<{ port: number; close: () => Promise<void> }> {
   const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url)], {
     env: { ...process.env, FORTUNA_CHILD: "1" },
-    stdio: ["ignore", "pipe", "inherit"],
+    // The IPC channel closes when this process ends, however it ends: the child follows.
+    stdio: ["ignore", "pipe", "inherit", "ipc"],
   });
-  const [line] = (await once(child.stdout, "data")) as [Buffer];
+  const [line] = (await once(child.stdout!, "data")) as [Buffer];
   const port = Number(/port=(\d+)/.exec(line.toString())?.[1]);
   if (!port) throw new Error(`fake Fortuna did not start: ${line.toString()}`);
   return {
@@ -99,6 +100,7 @@ async function startFortuna(): Promise<{ port: number; close: () => Promise<void
 }
 
 if (process.env.FORTUNA_CHILD) {
+  process.on("disconnect", () => process.exit(0));
   const server = await startServer({ name: "bench-fortuna", port: 0, host: "127.0.0.1", log: silentLogger, bindings: [fortunaService()] });
   process.stdout.write(`port=${server.port}\n`);
 }
