@@ -77,14 +77,22 @@ export function packSegments(firstId: bigint, items: readonly Uint8Array[]): Seg
       bytes += size;
       j++;
     }
-    const data = j - i === 1 ? asBuffer(items[i]) : Buffer.concat(items.slice(i, j), bytes);
-    out.push({ first: firstId + BigInt(i), count: j - i, itemBytes: size, data });
+    out.push({ first: firstId + BigInt(i), count: j - i, itemBytes: size, data: joined(items, i, j, bytes) });
     i = j;
   }
   return out;
 }
 
-const asBuffer = (b: Uint8Array): Buffer => (Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+/**
+ * items[i..j) as one buffer: a view when they lie back to back in one
+ * ArrayBuffer (items cut from one stream message do), else a copy.
+ */
+function joined(items: readonly Uint8Array[], i: number, j: number, bytes: number): Buffer {
+  const first = items[i];
+  let k = i + 1;
+  while (k < j && items[k].buffer === first.buffer && items[k].byteOffset === items[k - 1].byteOffset + items[k - 1].byteLength) k++;
+  return k === j ? Buffer.from(first.buffer, first.byteOffset, bytes) : Buffer.concat(items.slice(i, j), bytes);
+}
 
 /** The items of `s`, each with its id. */
 export function itemsOf(s: Segment): { id: bigint; data: Buffer }[] {

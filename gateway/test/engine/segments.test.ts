@@ -58,3 +58,15 @@ test("packing: runs of equal-sized items, at most SEGMENT_BYTES each, ids in arr
   );
   assert.deepEqual(segs.flatMap(itemsOf).map((i) => [i.id, i.data[0], i.data.length]), items.map((d, i) => [10n + BigInt(i), d[0], d.length]));
 });
+
+test("packing items cut from one message keeps them in place; scattered items are copied", () => {
+  const message = Buffer.from(Array.from({ length: 4096 }, (_, i) => i & 0xff));
+  const cut = Array.from({ length: 4 }, (_, i) => message.subarray(i * 1024, (i + 1) * 1024));
+  const [whole] = packSegments(0n, cut);
+  assert.equal(whole.data.buffer, message.buffer, "a view, not a copy");
+  assert.deepEqual([...whole.data], [...message]);
+  // Out of order, or from two buffers: the bytes still come out in item order.
+  const shuffled = packSegments(0n, [cut[1], cut[0]]);
+  assert.deepEqual([...shuffled[0].data], [...cut[1], ...cut[0]]);
+  assert.notEqual(shuffled[0].data.buffer, message.buffer);
+});
