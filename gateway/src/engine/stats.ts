@@ -37,7 +37,8 @@ export function queueStatus(store: QueueStore, source: SourceName, origin: strin
     pollingCount: c.polling,
     queueCurrent: current,
     queueCapacity: capacity,
-    queuePercentage: capacity > 0 ? (current / capacity) * 100 : 0,
+    // One rounding: 298 of 1000 is 29.8, where (298 / 1000) * 100 gives 29.799999999999997.
+    queuePercentage: capacity > 0 ? (current * 100) / capacity : 0,
     queueDropped: c.dropped,
     consumedCount: c.consumed,
     // Seed document: what is in the queue is what has not been consumed.

@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { WINDOW_BYTES, type QueueStore } from "../../src/engine/queue-store.js";
+import { queueStatus } from "../../src/engine/stats.js";
 import { allBytes, balanced, bytesOf, openStore, tempDir, words, wordsOf } from "./helpers.js";
 
 let dir: ReturnType<typeof tempDir>;
@@ -128,6 +129,15 @@ describe("queue store", () => {
     const ids = (await store.items("trng")).map((i) => i.id);
     assert.deepEqual(ids, [1n, 2n, 3n]);
     assert.deepEqual(wordsOf((await store.take("trng", 16, 0, { consume: true }))!), [3, 4, 5, 6]);
+  });
+
+  test("status: the fill percentage is the ratio rounded once", async () => {
+    await store.setQueueSizes({ trng: 1000 });
+    await store.enqueue("trng", Array.from({ length: 298 }, (_, i) => words(i, 8)));
+    const s = queueStatus(store, "trng", "chip", true);
+    assert.equal(s.queueCurrent, 298);
+    assert.equal(s.queuePercentage, 29.8);
+    assert.equal(JSON.stringify(s.queuePercentage), "29.8");
   });
 
   test("concurrency: many parallel takers never receive the same bytes", async () => {
