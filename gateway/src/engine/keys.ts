@@ -73,6 +73,6 @@ export const queueSizeKey = (source: SourceName): Buffer => Buffer.from(`cfg/que
 export const consumeKey = Buffer.from("cfg/consume");
 
 export const usageKey = (source: SourceName, hour: bigint): Buffer => Buffer.concat([Buffer.from(`u/${source}/`), u64(hour)]);
-export const hourOf = (key: Buffer): bigint => key.readBigUInt64BE(key.length - 8);
+export const hourOf = (key: Buffer): bigint => readU64(key, key.length - 8);
 export const usageStart = (source: SourceName): Buffer => Buffer.from(`u/${source}/`);
 export const usageEnd = (source: SourceName): Buffer => Buffer.from(`u/${source}0`);

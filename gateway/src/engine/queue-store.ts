@@ -186,7 +186,7 @@ export class QueueStore {
       // The window served `fromQueue` bytes exactly; `fill` completes the rest.
       if (extra && fromQueue < bytes) out.set(extra.subarray(0, bytes - fromQueue), fromQueue);
       st.countRequest(bytes);
-      const written = this.written(ops, durability);
+      const written = this.commitTake(ops, durability);
       if (opts.consume) st.room.fire();
       await written;
       return out;
@@ -208,7 +208,7 @@ export class QueueStore {
       const ops: BatchOp[] = [];
       const durability = st.serve(0, n, true, out, ops);
       st.countRequest(n);
-      const written = this.written(ops, durability);
+      const written = this.commitTake(ops, durability);
       st.room.fire();
       await written;
       return out;
@@ -296,7 +296,7 @@ export class QueueStore {
    * handled like any other: writeFailed, then a reload that drops what the
    * reservation covers).
    */
-  private written(ops: BatchOp[], durability: Durability | undefined): Promise<void> | undefined {
+  private commitTake(ops: BatchOp[], durability: Durability | undefined): Promise<void> | undefined {
     const written = this.commits.commit(ops, durability === "raise");
     if (durability === "pending" || durability === "raise") return written;
     written.catch(() => undefined);
