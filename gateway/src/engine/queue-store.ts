@@ -19,7 +19,8 @@
 // changes is written through a group commit. A consuming take's bytes leave
 // the window at once, and stay unservable across a crash, a power loss or a
 // failed write because they lie below a synced reservation (reservation.ts):
-// a take waits for the disk only when it moves the reservation.
+// a take waits for the disk only when it gets past the reservation on disk,
+// which a steady stream of takes raises before it is reached.
 //
 // This module orchestrates: it waits for the window to cover a mutation,
 // commits, and recovers after a failed write. Each source's state and its
@@ -32,7 +33,7 @@ import { readUsage, type UsageBucket } from "./usage.js";
 import { SOURCES, consumeOp, queueSizeOp, readPersisted, readSettings, type Persisted, type SourceCounters } from "./persisted-state.js";
 import { itemPrefix, itemsEnd, parseSegmentKey } from "./keys.js";
 import { itemsOf } from "./segments.js";
-import { dropReserved, type Durability } from "./reservation.js";
+import { dropReserved, syncs, waits, type Durability } from "./reservation.js";
 import { SourceQueue } from "./source-queue.js";
 import type { QueueSizes, SourceName } from "./types.js";
 
@@ -297,8 +298,8 @@ export class QueueStore {
    * reservation covers).
    */
   private commitTake(ops: BatchOp[], durability: Durability | undefined): Promise<void> | undefined {
-    const written = this.commits.commit(ops, durability === "raise");
-    if (durability === "pending" || durability === "raise") return written;
+    const written = this.commits.commit(ops, syncs(durability));
+    if (waits(durability)) return written;
     written.catch(() => undefined);
     return undefined;
   }

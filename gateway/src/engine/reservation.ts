@@ -6,7 +6,8 @@
 // every item below it may have been served. A take that serves only below it
 // answers at once and its deletes are written behind it; one that reaches past
 // it raises it (past the take, plus RESERVE_AHEAD_BYTES) in a synced batch
-// first. A crash, power loss or failed write may then lose deletes, but every
+// first. Takes raise it early, once half the reserve is used, so in a steady
+// stream of takes that raise is on disk before anyone needs it. A crash, power loss or failed write may then lose deletes, but every
 // rebuild of the state from the database (opening the store, reloading after a
 // failed write) drops the items still below `reserved` (counted as dropped),
 // so nothing served comes back. A clean close lowers `reserved` to the queue's
@@ -32,19 +33,31 @@ export const RESERVE_AHEAD_BYTES: Record<SourceName, number> = { trng: 0, fortun
  * - "covered": what it served lies below the reservation already on disk, so
  *   nothing; its deletes are written behind it (a crash or failed write before
  *   they land leaves the bytes below the reservation, and they are dropped);
+ * - "ahead": covered too, and it raises the reservation before it runs out
+ *   (a synced write the take does not wait for);
  * - "pending": below a raised reservation still being written: that write;
  * - "raise": past the reservation, which this take raises: a synced write.
  */
-export type Durability = "covered" | "pending" | "raise";
+export type Durability = "covered" | "ahead" | "pending" | "raise";
 
-/** Decides a consuming take's Durability, raising `c.reserved` when it has to. */
+/** Decides a consuming take's Durability, raising `c.reserved` when it has to or soon will. */
 export function reserve(source: SourceName, c: SourceCounters, onDisk: bigint, served: Served): Durability {
-  if (served.last < onDisk) return "covered";
+  const ahead = BigInt(Math.ceil(RESERVE_AHEAD_BYTES[source] / Math.max(1, served.itemBytes)));
+  if (served.last < onDisk) {
+    // Half the reserve left and no raise in flight: raise now, while this
+    // take needs no wait, so the takes after it find the new one on disk.
+    if (ahead === 0n || c.reserved > onDisk || onDisk - served.last > ahead / 2n) return "covered";
+    c.reserved = served.last + 1n + ahead;
+    return "ahead";
+  }
   if (served.last < c.reserved) return "pending";
-  const ahead = Math.ceil(RESERVE_AHEAD_BYTES[source] / Math.max(1, served.itemBytes));
-  c.reserved = served.last + 1n + BigInt(ahead);
+  c.reserved = served.last + 1n + ahead;
   return "raise";
 }
+
+/** Whether a take's batch must be synced, and whether the take waits for it. */
+export const syncs = (d: Durability | undefined) => d === "raise" || d === "ahead";
+export const waits = (d: Durability | undefined) => d === "raise" || d === "pending";
 
 /** Lowers a reservation to the queue's head, for a clean close: nothing is lost on the next open. */
 export function release(c: SourceCounters, head: bigint): void {
