@@ -7,8 +7,9 @@
 // full (what the queue is for) and holds enough for the whole measurement at
 // the target rate; a row "sustained" also reports a queue drained first, so
 // the refill rate shows. The same API over the tests' in-memory engine is
-// measured too, so API cost and durable-storage cost can be told apart, and
-// so is the least durable work a served request needs on RocksDB alone.
+// measured too, so API cost and durable-storage cost can be told apart; so
+// is the gateway with its upstream paused (serving only, no refill), and the
+// least durable work a served request needs on RocksDB alone.
 import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import { spawn } from "node:child_process";
@@ -29,6 +30,13 @@ import { FakeEngine } from "../gateway/test/api/fake-engine.js";
 import type { BenchRow } from "./types.js";
 
 const MEASURE_MS = 1000;
+/**
+ * Measurements with the refill paused are shorter, and capped, so the queue
+ * (64 MiB, ~670 requests of 100 KB) outlasts them: a take the queue can't
+ * cover would wait for a refill that is paused.
+ */
+const SERVE_ONLY_MS = 500;
+const SERVE_ONLY_MAX_REQUESTS = 600;
 /**
  * Fortuna queue in default-size items (FORTUNA_ITEM_BYTES 1024): 64 MiB, so
  * a measurement at the baseline's rate does not run it dry. The default
@@ -80,8 +88,15 @@ function fortunaService() {
   });
 }
 
+interface FakeFortuna {
+  port: number;
+  /** Stops (SIGSTOP) or resumes (SIGCONT) the whole process: the gateway's refill stalls under HTTP/2 flow control. */
+  pause(paused: boolean): void;
+  close(): Promise<void>;
+}
+
 /** The fake Fortuna in a child process (this file, run with FORTUNA_CHILD); resolves its port. */
-async function startFortuna(): Promise<{ port: number; close: () => Promise<void> }> {
+async function startFortuna(): Promise<FakeFortuna> {
   const child = spawn(process.execPath, ["--import", "tsx", fileURLToPath(import.meta.url)], {
     env: { ...process.env, FORTUNA_CHILD: "1" },
     // The IPC channel closes when this process ends, however it ends: the child follows.
@@ -92,7 +107,9 @@ async function startFortuna(): Promise<{ port: number; close: () => Promise<void
   if (!port) throw new Error(`fake Fortuna did not start: ${line.toString()}`);
   return {
     port,
+    pause: (paused) => child.kill(paused ? "SIGSTOP" : "SIGCONT"),
     close: async () => {
+      child.kill("SIGCONT");
       child.kill("SIGTERM");
       if (child.exitCode === null) await once(child, "exit");
     },
@@ -111,8 +128,8 @@ interface Load {
   failures: number;
 }
 
-/** `concurrency` keep-alive clients posting `body` back to back for `ms`. */
-async function load(port: number, body: string, concurrency: number, ms: number): Promise<Load> {
+/** `concurrency` keep-alive clients posting `body` back to back for `ms` (and at most `maxRequests` after the warm-up). */
+async function load(port: number, body: string, concurrency: number, ms: number, maxRequests = Infinity): Promise<Load> {
   const agent = new Agent({ keepAlive: true, maxSockets: concurrency });
   const one = () =>
     new Promise<{ ok: boolean; bytes: number }>((resolve, reject) => {
@@ -127,13 +144,15 @@ async function load(port: number, body: string, concurrency: number, ms: number)
     });
   for (let i = 0; i < concurrency; i++) await one(); // warm-up, connections open
   let done = 0;
+  let started = 0;
   let bytes = 0;
   let failures = 0;
   const start = process.hrtime.bigint();
   const deadline = start + BigInt(ms) * 1_000_000n;
   await Promise.all(
     Array.from({ length: concurrency }, async () => {
-      while (process.hrtime.bigint() < deadline) {
+      while (process.hrtime.bigint() < deadline && started < maxRequests) {
+        started++;
         const r = await one();
         if (r.ok) {
           done++;
@@ -227,6 +246,12 @@ export default async function (): Promise<BenchRow[]> {
         rows.push({ name: `${name} MB/s`, value: gw.mbps, unit: "MB/s", baselineName: "node:http + randomBytes", baseline: base.mbps, target: 0.5 });
         rows.push({ name: `${name} req/s, in-memory engine`, value: mem.rps, unit: "req/s", baselineName: "node:http + randomBytes", baseline: base.rps });
         if (c.format === "binary") {
+          // The same gateway with its upstream stopped: serving from the full
+          // queue with no refill, so serving and refilling costs can be told apart.
+          await waitFull(engine);
+          fortuna.pause(true);
+          const serveOnly = await load(gateway.port, body, concurrency, SERVE_ONLY_MS, SERVE_ONLY_MAX_REQUESTS).finally(() => fortuna.pause(false));
+          rows.push({ name: `${name} req/s, refill paused`, value: serveOnly.rps, unit: "req/s", baselineName: "node:http + randomBytes", baseline: base.rps });
           const ceiling = await durableCeiling(raw, c.limit, concurrency, MEASURE_MS);
           rows.push({ name: `RocksDB alone, delete + refill put of ${c.limit} B, fsync per MiB, c=${concurrency}`, value: ceiling, unit: "req/s", baselineName: "node:http + randomBytes", baseline: base.rps });
         }
