@@ -44,6 +44,8 @@ const SERVE_ONLY_MAX_REQUESTS = 600;
  * refill rate of the upstream instead of the gateway's.
  */
 const QUEUE_ITEMS = 65536;
+/** The gateway's default Fortuna item size (FORTUNA_ITEM_BYTES). */
+const FORTUNA_ITEM_BYTES = 1024;
 /** Longest wait for the queue to fill before a measurement. */
 const FILL_WAIT_MS = 8000;
 const CONCURRENCY = [1, 8, 32];
@@ -202,14 +204,29 @@ async function durableCeiling(db: Rocks, bytes: number, concurrency: number, ms:
   return done / (ms / 1000);
 }
 
-/** Waits (bounded) until the Fortuna queue is full; returns its length. */
-async function waitFull(engine: GatewayEngine): Promise<number> {
+/** Waits (bounded) until the Fortuna queue is full, looking every `pollMs`; returns its length. */
+async function waitFull(engine: GatewayEngine, pollMs = 50): Promise<number> {
   const until = Date.now() + FILL_WAIT_MS;
   for (;;) {
     const q = (await engine.status()).fortuna;
     if (q.queueCurrent >= q.queueCapacity || Date.now() > until) return q.queueCurrent;
-    await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, pollMs));
   }
+}
+
+/**
+ * Bytes per second the gateway stores from its upstream: the Fortuna queue
+ * emptied (shrunk to one item and grown back), then timed until full again.
+ * Under sustained load every served byte must come in this way, so this
+ * bounds what the gateway can serve for longer than its queue lasts.
+ */
+async function refillRate(engine: GatewayEngine): Promise<number> {
+  await waitFull(engine);
+  await engine.setQueueConfig({ fortuna: 1 });
+  await engine.setQueueConfig({ fortuna: QUEUE_ITEMS });
+  const start = performance.now();
+  const items = await waitFull(engine, 10);
+  return (items * FORTUNA_ITEM_BYTES) / ((performance.now() - start) / 1000);
 }
 
 export default async function (): Promise<BenchRow[]> {
@@ -257,6 +274,8 @@ export default async function (): Promise<BenchRow[]> {
         }
       }
     }
+    const binaryC1 = rows.find((r) => r.name === "POST /api/v1/data fortuna binary 100000 c=1 MB/s");
+    rows.push({ name: "gateway refill of its emptied Fortuna queue (64 MiB)", value: (await refillRate(engine)) / 1e6, unit: "MB/s", baselineName: "node:http + randomBytes binary c=1", baseline: binaryC1?.baseline ?? NaN });
   } finally {
     await gateway.close();
     await inMemory.close();
