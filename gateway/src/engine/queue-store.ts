@@ -41,6 +41,14 @@ export { SOURCES, type SourceCounters } from "./persisted-state.js";
 export { WINDOW_BYTES } from "./head-window.js";
 export type { UsageBucket } from "./usage.js";
 
+/**
+ * Longest wait of a covered take's deletes for company (group-commit.ts,
+ * defer): at a few hundred takes a second, the deletes of several takes then
+ * share one batch. They wait safely: what they delete lies below the
+ * reservation on disk, so a crash before they land loses nothing served.
+ */
+export const DEFER_MS = 2;
+
 export interface TakeOptions {
   /** Delete served bytes (durably) before resolving. */
   consume: boolean;
@@ -63,20 +71,25 @@ export class QueueStore {
     private sizes: QueueSizes,
     private consume: boolean,
     p: Persisted,
+    deferMs: number,
   ) {
     const flushed = () => this.commits.flushed();
     this.state = { trng: new SourceQueue(db, "trng", p, flushed), fortuna: new SourceQueue(db, "fortuna", p, flushed) };
-    this.commits = new GroupCommit(db, () => this.cut(), () => this.writeFailed());
+    this.commits = new GroupCommit(db, () => this.cut(), () => this.writeFailed(), deferMs);
   }
 
-  /** Opens (creating) the store; `defaults` apply only where nothing is persisted yet. */
-  static async open(path: string, defaults: { sizes: QueueSizes; consume: boolean }): Promise<QueueStore> {
+  /**
+   * Opens (creating) the store; `defaults` apply only where nothing is
+   * persisted yet. `deferMs`: how long the deletes of a take that waits for
+   * nothing may wait to share a batch (DEFER_MS by default).
+   */
+  static async open(path: string, defaults: { sizes: QueueSizes; consume: boolean }, deferMs = DEFER_MS): Promise<QueueStore> {
     const db = await Rocks.open(path);
     try {
       const { sizes, consume, init } = await readSettings(db, defaults);
       await db.batch(init, true);
       const p = await readPersisted(db);
-      return new QueueStore(db, sizes, consume, (await dropReserved(db, p)) ? await readPersisted(db) : p);
+      return new QueueStore(db, sizes, consume, (await dropReserved(db, p)) ? await readPersisted(db) : p, deferMs);
     } catch (err) {
       await db.close().catch(() => undefined);
       throw err;
@@ -293,11 +306,16 @@ export class QueueStore {
 
   /**
    * Commits a take's writes and waits as long as its Durability asks; a take
-   * the reservation on disk covers does not wait (a failure of its write is
-   * handled like any other: writeFailed, then a reload that drops what the
-   * reservation covers).
+   * the reservation on disk covers does not wait, and its writes are deferred
+   * to share a batch (a failure of their write is handled like any other:
+   * writeFailed, then a reload that drops what the reservation covers).
    */
   private commitTake(ops: BatchOp[], durability: Durability | undefined): Promise<void> | undefined {
+    if (!waits(durability) && !syncs(durability)) {
+      // Nothing waits for these writes: they may share a later batch.
+      this.commits.defer(ops).catch(() => undefined);
+      return undefined;
+    }
     const written = this.commits.commit(ops, syncs(durability));
     if (waits(durability)) return written;
     written.catch(() => undefined);

@@ -1,9 +1,12 @@
-// When a consuming take waits for the disk (reservation.ts). The disk is
-// modelled as one fsync per take: synced batches are held back until the take
-// after the one that queued them has been tried, so a take that needs its own
-// raise on disk shows up as a take that cannot answer while the batch is held.
+// When a consuming take touches the disk (reservation.ts, and the deferred
+// writes of group-commit.ts). In the first test the disk is modelled as one
+// fsync per take: synced batches are held back until the take after the one
+// that queued them has been tried, so a take that needs its own raise on disk
+// shows up as a take that cannot answer while the batch is held.
 import { test } from "node:test";
 import assert from "node:assert/strict";
+import { join } from "node:path";
+import { QueueStore } from "../../src/engine/queue-store.js";
 import { RESERVE_AHEAD_BYTES } from "../../src/engine/reservation.js";
 import { Rocks, type BatchOp } from "../../src/engine/rocks.js";
 import { balanced, openStore, tempDir, words, wordsOf } from "./helpers.js";
@@ -49,6 +52,70 @@ test("a steady stream of consuming takes waits for an fsync only on the first on
   } finally {
     Rocks.prototype.batch = batch;
     while (held.length > 0) held.shift()!();
+    await store.close();
+    dir.remove();
+  }
+});
+
+/** Runs `fn` with the batches written through Rocks counted in `log` (ops per batch). */
+async function counting(log: BatchOp[][], fn: () => Promise<void>): Promise<void> {
+  const batch = Rocks.prototype.batch;
+  Rocks.prototype.batch = function (this: Rocks, ops: BatchOp[], sync: boolean) {
+    if (ops.length > 0) log.push(ops);
+    return batch.call(this, ops, sync);
+  };
+  try {
+    await fn();
+  } finally {
+    Rocks.prototype.batch = batch;
+  }
+}
+
+const dels = (ops: BatchOp[]) => ops.filter((o) => o.type === "del").length;
+
+test("covered takes in separate events share one batch: their deletes wait for the next write", async () => {
+  const dir = tempDir("defer");
+  // Deferred writes wait this long at most: longer than the test, so only company ends the wait.
+  const store = await QueueStore.open(join(dir.path, "db"), { sizes: { trng: 10, fortuna: 4000 }, consume: true }, 600_000);
+  try {
+    await store.enqueue("fortuna", Array.from({ length: 1000 }, (_, i) => words(256 * i, 256)));
+    await store.take("fortuna", 1024, 0, { consume: true }); // raises the reservation: written at once
+    const log: BatchOp[][] = [];
+    const served: number[] = [];
+    await counting(log, async () => {
+      for (let k = 0; k < 10; k++) {
+        served.push(...wordsOf((await store.take("fortuna", 2048, 0, { consume: true }))!));
+        await tick();
+      }
+      assert.equal(log.length, 0, "the covered takes wrote nothing yet");
+      await store.enqueue("fortuna", [words(1_000_000, 256)]);
+    });
+    assert.equal(log.length, 1, "one batch for the ten takes and the enqueue");
+    assert.ok(dels(log[0]) >= 10, `the takes' deletes went with the enqueue (${dels(log[0])} deletes)`);
+    assert.equal(served[0], 256, "served in order after the first take");
+    const left = (await store.items("fortuna")).flatMap((i) => wordsOf(i.data));
+    assert.ok(left.every((w) => !served.includes(w)), "the deleted words are gone from the database");
+    assert.ok(balanced(store.counters("fortuna")));
+  } finally {
+    await store.close();
+    dir.remove();
+  }
+});
+
+test("a covered take's deletes are written on their own when no other write comes", async () => {
+  const dir = tempDir("defer-alone");
+  const store = await QueueStore.open(join(dir.path, "db"), { sizes: { trng: 10, fortuna: 4000 }, consume: true }, 1);
+  try {
+    await store.enqueue("fortuna", Array.from({ length: 100 }, (_, i) => words(256 * i, 256)));
+    await store.take("fortuna", 1024, 0, { consume: true });
+    const log: BatchOp[][] = [];
+    await counting(log, async () => {
+      await store.take("fortuna", 1024, 0, { consume: true });
+      for (let i = 0; i < 500 && log.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    });
+    assert.equal(log.length, 1, "the deferred deletes were written");
+    assert.equal(dels(log[0]), 1);
+  } finally {
     await store.close();
     dir.remove();
   }
