@@ -65,7 +65,14 @@ export function cutSegment(s: Segment, a: number, b: number): { pieces: Segment[
   return { pieces, removed: ib - ia + 1 - partial };
 }
 
-/** Groups items as they arrived into segments of equal-sized items, at most SEGMENT_BYTES each (one item at least). */
+/**
+ * Groups items as they arrived into segments of equal-sized items, at most
+ * SEGMENT_BYTES each (one item at least). Items cut back to back from one
+ * buffer (a stream message) become a view of it; a segment does not reach
+ * across into another such run, which would cost a copy of both, so a batch
+ * that starts inside one message still stores every byte without a copy.
+ * Items that arrived one per buffer (TRNG samples) are copied together.
+ */
 export function packSegments(firstId: bigint, items: readonly Uint8Array[]): Segment[] {
   const out: Segment[] = [];
   let i = 0;
@@ -73,26 +80,26 @@ export function packSegments(firstId: bigint, items: readonly Uint8Array[]): Seg
     const size = items[i].length;
     let j = i + 1;
     let bytes = size;
+    let inPlace = true;
     while (j < items.length && items[j].length === size && bytes + size <= SEGMENT_BYTES) {
+      if (!adjacent(items[j - 1], items[j])) {
+        const runInPlace = inPlace && j - i > 1;
+        const runStartsHere = j + 1 < items.length && adjacent(items[j], items[j + 1]);
+        if (runInPlace || runStartsHere) break;
+        inPlace = false;
+      }
       bytes += size;
       j++;
     }
-    out.push({ first: firstId + BigInt(i), count: j - i, itemBytes: size, data: joined(items, i, j, bytes) });
+    const data = inPlace ? Buffer.from(items[i].buffer, items[i].byteOffset, bytes) : Buffer.concat(items.slice(i, j), bytes);
+    out.push({ first: firstId + BigInt(i), count: j - i, itemBytes: size, data });
     i = j;
   }
   return out;
 }
 
-/**
- * items[i..j) as one buffer: a view when they lie back to back in one
- * ArrayBuffer (items cut from one stream message do), else a copy.
- */
-function joined(items: readonly Uint8Array[], i: number, j: number, bytes: number): Buffer {
-  const first = items[i];
-  let k = i + 1;
-  while (k < j && items[k].buffer === first.buffer && items[k].byteOffset === items[k - 1].byteOffset + items[k - 1].byteLength) k++;
-  return k === j ? Buffer.from(first.buffer, first.byteOffset, bytes) : Buffer.concat(items.slice(i, j), bytes);
-}
+/** Whether `b` starts where `a` ends, in the same buffer. */
+const adjacent = (a: Uint8Array, b: Uint8Array): boolean => a.buffer === b.buffer && b.byteOffset === a.byteOffset + a.byteLength;
 
 /** The items of `s`, each with its id. */
 export function itemsOf(s: Segment): { id: bigint; data: Buffer }[] {

@@ -70,3 +70,19 @@ test("packing items cut from one message keeps them in place; scattered items ar
   assert.deepEqual([...shuffled[0].data], [...cut[1], ...cut[0]]);
   assert.notEqual(shuffled[0].data.buffer, message.buffer);
 });
+
+test("packing a batch that starts inside one message: no segment reaches across messages, none is a copy", () => {
+  const messages = [0, 1, 2].map((m) => Buffer.from(Array.from({ length: 64 * 1024 }, (_, i) => (m * 7 + i) & 0xff)));
+  const items = messages.flatMap((m) => Array.from({ length: 64 }, (_, i) => m.subarray(i * 1024, (i + 1) * 1024)));
+  // The queue had room for part of the first message only: the batch starts at its 61st item.
+  const batch = items.slice(60);
+  const segs = packSegments(0n, batch);
+  for (const s of segs) assert.ok(messages.some((m) => s.data.buffer === m.buffer), `segment ${s.first} is a view of one message`);
+  assert.deepEqual(segs.map((s) => s.count), [4, 16, 16, 16, 16, 16, 16, 16, 16]);
+  assert.deepEqual(Buffer.concat(segs.map((s) => s.data)), Buffer.concat(batch));
+  // One item left of a message, then scattered ones: copied together, as before.
+  const scattered = [batch[3], ...[0, 1, 2].map((i) => Buffer.alloc(1024, i))];
+  const [one, ...rest] = packSegments(0n, scattered);
+  assert.equal(rest.length, 0, "a single segment");
+  assert.deepEqual(one.data, Buffer.concat(scattered));
+});
