@@ -31,12 +31,11 @@ import type { BenchRow } from "./types.js";
 
 const MEASURE_MS = 1000;
 /**
- * Measurements with the refill paused are shorter, and capped, so the queue
- * (64 MiB, ~670 requests of 100 KB) outlasts them: a take the queue can't
- * cover would wait for a refill that is paused.
+ * Measurements with the refill paused are shorter, and capped at what the
+ * queue holds (64 MiB, ~670 requests of 100 KB): a take the queue can't cover
+ * would wait for a refill that is paused.
  */
 const SERVE_ONLY_MS = 500;
-const SERVE_ONLY_MAX_REQUESTS = 600;
 /**
  * Fortuna queue in default-size items (FORTUNA_ITEM_BYTES 1024): 64 MiB, so
  * a measurement at the baseline's rate does not run it dry. The default
@@ -265,9 +264,11 @@ export default async function (): Promise<BenchRow[]> {
         if (c.format === "binary") {
           // The same gateway with its upstream stopped: serving from the full
           // queue with no refill, so serving and refilling costs can be told apart.
-          await waitFull(engine);
+          // At most what the queue holds (the warm-up takes `concurrency` more).
+          const queued = await waitFull(engine);
+          const cap = Math.floor((queued * FORTUNA_ITEM_BYTES) / c.limit) - concurrency - 1;
           fortuna.pause(true);
-          const serveOnly = await load(gateway.port, body, concurrency, SERVE_ONLY_MS, SERVE_ONLY_MAX_REQUESTS).finally(() => fortuna.pause(false));
+          const serveOnly = await load(gateway.port, body, concurrency, SERVE_ONLY_MS, cap).finally(() => fortuna.pause(false));
           rows.push({ name: `${name} req/s, refill paused`, value: serveOnly.rps, unit: "req/s", baselineName: "node:http + randomBytes", baseline: base.rps });
           const ceiling = await durableCeiling(raw, c.limit, concurrency, MEASURE_MS);
           rows.push({ name: `RocksDB alone, delete + refill put of ${c.limit} B, fsync per MiB, c=${concurrency}`, value: ceiling, unit: "req/s", baselineName: "node:http + randomBytes", baseline: base.rps });
