@@ -43,8 +43,6 @@ const SERVE_ONLY_MS = 500;
  * refill rate of the upstream instead of the gateway's.
  */
 const QUEUE_ITEMS = 65536;
-/** The gateway's default Fortuna item size (FORTUNA_ITEM_BYTES). */
-const FORTUNA_ITEM_BYTES = 1024;
 /** Longest wait for the queue to fill before a measurement. */
 const FILL_WAIT_MS = 8000;
 const CONCURRENCY = [1, 8, 32];
@@ -219,13 +217,13 @@ async function waitFull(engine: GatewayEngine, pollMs = 50): Promise<number> {
  * Under sustained load every served byte must come in this way, so this
  * bounds what the gateway can serve for longer than its queue lasts.
  */
-async function refillRate(engine: GatewayEngine): Promise<number> {
+async function refillRate(engine: GatewayEngine, itemBytes: number): Promise<number> {
   await waitFull(engine);
   await engine.setQueueConfig({ fortuna: 1 });
   await engine.setQueueConfig({ fortuna: QUEUE_ITEMS });
   const start = performance.now();
   const items = await waitFull(engine, 10);
-  return (items * FORTUNA_ITEM_BYTES) / ((performance.now() - start) / 1000);
+  return (items * itemBytes) / ((performance.now() - start) / 1000);
 }
 
 export default async function (): Promise<BenchRow[]> {
@@ -237,7 +235,8 @@ export default async function (): Promise<BenchRow[]> {
     FORTUNA_ADDR: `127.0.0.1:${fortuna.port}`,
     FORTUNA_QUEUE_SIZE: String(QUEUE_ITEMS),
   });
-  const engine = await openGatewayEngine(readGatewayEngineConfig(env), silentLogger);
+  const cfg = readGatewayEngineConfig(env);
+  const engine = await openGatewayEngine(cfg, silentLogger);
   const gateway = await startServer({ ...gatewaySetup(engine), name: "gateway", port: 0, host: "127.0.0.1", log: silentLogger });
   const memory = new FakeEngine();
   memory.endless.add("fortuna");
@@ -266,7 +265,7 @@ export default async function (): Promise<BenchRow[]> {
           // queue with no refill, so serving and refilling costs can be told apart.
           // At most what the queue holds (the warm-up takes `concurrency` more).
           const queued = await waitFull(engine);
-          const cap = Math.floor((queued * FORTUNA_ITEM_BYTES) / c.limit) - concurrency - 1;
+          const cap = Math.floor((queued * cfg.fortunaItemBytes) / c.limit) - concurrency - 1;
           fortuna.pause(true);
           const serveOnly = await load(gateway.port, body, concurrency, SERVE_ONLY_MS, cap).finally(() => fortuna.pause(false));
           rows.push({ name: `${name} req/s, refill paused`, value: serveOnly.rps, unit: "req/s", baselineName: "node:http + randomBytes", baseline: base.rps });
@@ -276,7 +275,7 @@ export default async function (): Promise<BenchRow[]> {
       }
     }
     const binaryC1 = rows.find((r) => r.name === "POST /api/v1/data fortuna binary 100000 c=1 MB/s");
-    rows.push({ name: "gateway refill of its emptied Fortuna queue (64 MiB)", value: (await refillRate(engine)) / 1e6, unit: "MB/s", baselineName: "node:http + randomBytes binary c=1", baseline: binaryC1?.baseline ?? NaN });
+    rows.push({ name: "gateway refill of its emptied Fortuna queue (64 MiB)", value: (await refillRate(engine, cfg.fortunaItemBytes)) / 1e6, unit: "MB/s", baselineName: "node:http + randomBytes binary c=1", baseline: binaryC1?.baseline ?? NaN });
   } finally {
     await gateway.close();
     await inMemory.close();

@@ -42,10 +42,11 @@ export { WINDOW_BYTES } from "./head-window.js";
 export type { UsageBucket } from "./usage.js";
 
 /**
- * Longest wait of a covered take's deletes for company (group-commit.ts,
- * defer): at a few hundred takes a second, the deletes of several takes then
- * share one batch. They wait safely: what they delete lies below the
- * reservation on disk, so a crash before they land loses nothing served.
+ * Longest wait for company of the writes of a take nobody waits for
+ * (group-commit.ts, defer): at a few hundred takes a second, several takes'
+ * deletes then share one batch. They wait safely: what a covered take deletes
+ * lies below the reservation on disk, so a crash before they land loses
+ * nothing served.
  */
 export const DEFER_MS = 2;
 
@@ -311,13 +312,9 @@ export class QueueStore {
    * writeFailed, then a reload that drops what the reservation covers).
    */
   private commitTake(ops: BatchOp[], durability: Durability | undefined): Promise<void> | undefined {
-    if (!waits(durability) && !syncs(durability)) {
-      // Nothing waits for these writes: they may share a later batch.
-      this.commits.defer(ops).catch(() => undefined);
-      return undefined;
-    }
-    const written = this.commits.commit(ops, syncs(durability));
-    if (waits(durability)) return written;
+    if (waits(durability)) return this.commits.commit(ops, syncs(durability));
+    // Nobody waits: a synced raise is started now, anything else may share a later batch.
+    const written = syncs(durability) ? this.commits.commit(ops, true) : this.commits.defer(ops);
     written.catch(() => undefined);
     return undefined;
   }

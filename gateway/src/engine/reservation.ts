@@ -7,12 +7,13 @@
 // answers at once and its deletes are written behind it; one that reaches past
 // it raises it (past the take, plus RESERVE_AHEAD_BYTES) in a synced batch
 // first. Takes raise it early, once half the reserve is used, so in a steady
-// stream of takes that raise is on disk before anyone needs it. A crash, power loss or failed write may then lose deletes, but every
-// rebuild of the state from the database (opening the store, reloading after a
-// failed write) drops the items still below `reserved` (counted as dropped),
-// so nothing served comes back. A clean close lowers `reserved` to the queue's
-// head, so only an unclean stop costs anything: the reserved-but-unserved
-// rest, at most the reserve.
+// stream of takes that raise is on disk before anyone needs it. A crash, power
+// loss or failed write may then lose deletes, but every rebuild of the state
+// from the database (opening the store, reloading after a failed write) drops
+// the items still below `reserved` (counted as dropped), so nothing served
+// comes back. A clean close lowers `reserved` to the queue's head, so only an
+// unclean stop costs anything: the reserved-but-unserved rest, at most the
+// reserve.
 import type { Served } from "./head-window.js";
 import { parseSegmentKey, segmentKey, segmentsFrom } from "./keys.js";
 import { counterOps, SOURCES, type Persisted, type SourceCounters } from "./persisted-state.js";
