@@ -1,11 +1,13 @@
 # One image for all three services; the compose file picks the service with
-# SERVICE. Native addons (rocksdb, i2c-bus) build in the first stage so the
-# runtime image carries no compiler.
+# SERVICE. Native addons (rocksdb, i2c-bus, Fortuna's fortuna/native) build in
+# the first stage so the runtime image carries no compiler.
 FROM node:20-bookworm-slim AS build
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY package.json package-lock.json ./
+# A local dependency of package.json, built by npm ci.
+COPY fortuna/native ./fortuna/native
 RUN npm ci --omit=dev
 COPY tsconfig.json ./
 COPY gen ./gen

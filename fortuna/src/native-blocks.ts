@@ -1,0 +1,28 @@
+// The native GenerateBlocks (fortuna/native/generate_blocks.c), built by
+// `npm install` with node-gyp like i2c-bus. Loaded once; when it is missing
+// (an install with --ignore-scripts, or node_modules copied to another CPU) the
+// generator uses the portable path, which makes the same bytes more slowly.
+import { createRequire } from "node:module";
+
+export interface NativeBlocks {
+  /**
+   * out = AES-256(K, C) || AES-256(K, C+1) || ... (out.length / 16 blocks, the
+   * counter little-endian), then K = the next two blocks, in place. Throws,
+   * leaving key untouched, on a wrong key length, a counter outside [0, 2^128),
+   * an out that is not whole blocks or overlaps key.
+   */
+  generateBlocks(key: Uint8Array, counter: bigint, out: Uint8Array): void;
+}
+
+function load(): { blocks?: NativeBlocks; error?: string } {
+  try {
+    return { blocks: createRequire(import.meta.url)("@lokey/fortuna-native") as NativeBlocks };
+  } catch (err) {
+    return { error: err instanceof Error ? err.message.split("\n")[0] : String(err) };
+  }
+}
+
+const loaded = load();
+export const nativeBlocks: NativeBlocks | undefined = loaded.blocks;
+/** Why the native code is unavailable, for the start-up log; undefined when it loaded. */
+export const nativeBlocksError: string | undefined = loaded.error;
