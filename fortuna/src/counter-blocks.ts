@@ -1,18 +1,43 @@
-// The AES inputs of one generator request: k consecutive values of the
-// 128-bit block counter, each written little-endian (fortuna.md, "Counter
-// encoding"). OpenSSL's CTR mode counts big-endian, so we cannot use it; we
-// encrypt these blocks with AES-ECB instead, which gives the same bytes the
-// published block-by-block loop gives, at bulk speed.
+// The portable GenerateBlocks, in plain node:crypto: the AES inputs of one
+// generator request are k consecutive values of the 128-bit block counter, each
+// written little-endian (fortuna.md, "Counter encoding"). OpenSSL's CTR mode
+// counts big-endian, so we cannot use it; we encrypt these blocks with AES-ECB
+// instead, which gives the same bytes the published block-by-block loop gives.
+// The native path (native-blocks.ts) does the same without the buffer pass.
 //
 // Building 2^16 blocks per request must stay cheap next to the AES itself.
 // The buffer is reused: its upper 96 bits per block are written once and kept
 // while they stay valid (they change only when the low 32 bits wrap, once per
 // 2^32 blocks), so a request rewrites one 32-bit word per block.
 
+import { createCipheriv } from "node:crypto";
+
 const BLOCK_BYTES = 16;
+// Cryptography Engineering 9.4.4: the new key is the next two blocks.
+const REKEY_BLOCKS = 2;
 const LOW_WORD = 0x1_0000_0000n;
 // The counter is 128 bits wide (fortuna.md, "Generator"): arithmetic is modulo 2^128.
 export const COUNTER_MASK = (1n << 128n) - 1n;
+
+/**
+ * GenerateBlocks and the rekey of 9.4.3-9.4.4: returns AES-256(K, C..C+blocks-1)
+ * and replaces key with the next two blocks, in place.
+ */
+export type GenerateBlocks = (key: Buffer, counter: bigint, blocks: number) => Buffer;
+
+export function portableGenerateBlocks(): GenerateBlocks {
+  const inputs = new CounterBlocks();
+  return (key, counter, blocks) => {
+    // One ECB pass computes all the output blocks. The two rekey blocks go
+    // through a second call, so the caller's buffer never holds the new key.
+    // ECB without padding keeps nothing back, so no final() is needed.
+    const cipher = createCipheriv("aes-256-ecb", key, null).setAutoPadding(false);
+    const all = inputs.blocks(counter, blocks + REKEY_BLOCKS);
+    const out = cipher.update(all.subarray(0, blocks * BLOCK_BYTES));
+    key.set(cipher.update(all.subarray(blocks * BLOCK_BYTES)));
+    return out;
+  };
+}
 
 export class CounterBlocks {
   private buf: Buffer;

@@ -1,8 +1,9 @@
 // The Fortuna generator (Ferguson, Schneier, Kohno: Cryptography Engineering,
 // 9.4), bit for bit with the conventions in fortuna.md: AES-256 over a 128-bit
 // little-endian block counter, SHAd256 reseeding, and a rekey after every request.
-import { createCipheriv, createHash } from "node:crypto";
-import { CounterBlocks, COUNTER_MASK } from "./counter-blocks.js";
+import { createHash } from "node:crypto";
+import { COUNTER_MASK, portableGenerateBlocks, type GenerateBlocks } from "./counter-blocks.js";
+import { nativeBlocks, nativeBlocksError } from "./native-blocks.js";
 
 // AES block and key sizes (FIPS 197, 3.1 / 5).
 const BLOCK_BYTES = 16;
@@ -24,11 +25,35 @@ export class NotSeededError extends Error {
   }
 }
 
+/**
+ * How the AES blocks are made; both give the same bytes. "native" (the default
+ * when `npm install` built it) encrypts into the output buffer; "portable" is
+ * plain node:crypto and costs a pass over a buffer of counter blocks.
+ */
+export type BlockEngine = "native" | "portable";
+
+function nativeGenerateBlocks(): GenerateBlocks {
+  const native = nativeBlocks;
+  if (!native) throw new Error(`the native Fortuna block generator is not built (${nativeBlocksError}); run npm install`);
+  return (key, counter, blocks) => {
+    // An ArrayBuffer of its own: a pooled slice would share memory with other buffers.
+    const out = Buffer.allocUnsafeSlow(blocks * BLOCK_BYTES);
+    native.generateBlocks(key, counter, out);
+    return out;
+  };
+}
+
 export class FortunaGenerator {
   // 9.4.1: K starts as 32 zero bytes and C as 0; C = 0 means "not seeded".
   private readonly k = Buffer.alloc(KEY_BYTES);
   private c = 0n;
-  private readonly inputs = new CounterBlocks();
+  readonly engine: BlockEngine;
+  private readonly generateBlocks: GenerateBlocks;
+
+  constructor(options: { engine?: BlockEngine } = {}) {
+    this.engine = options.engine ?? (nativeBlocks ? "native" : "portable");
+    this.generateBlocks = this.engine === "native" ? nativeGenerateBlocks() : portableGenerateBlocks();
+  }
 
   /** A copy of the current key (inspection and tests only). */
   get key(): Uint8Array {
@@ -59,16 +84,9 @@ export class FortunaGenerator {
     }
     if (this.c === 0n) throw new NotSeededError();
     const blocks = Math.ceil(n / BLOCK_BYTES);
-    const total = blocks + KEY_BYTES / BLOCK_BYTES;
-    // 9.4.3 "GenerateBlocks": AES-256(K, C) with C incremented per block; one
-    // ECB pass over the prepared counter blocks computes all of them. The two
-    // rekey blocks go through a second call so the caller's buffer never holds
-    // the new key. ECB without padding keeps nothing back, so no final() is needed.
-    const cipher = createCipheriv("aes-256-ecb", this.k, null).setAutoPadding(false);
-    const inputs = this.inputs.blocks(this.c, total);
-    const out = cipher.update(inputs.subarray(0, blocks * BLOCK_BYTES));
-    this.k.set(cipher.update(inputs.subarray(blocks * BLOCK_BYTES)));
-    this.c = (this.c + BigInt(total)) & COUNTER_MASK;
+    // 9.4.3 "GenerateBlocks" for the output, then two more blocks as the new key.
+    const out = this.generateBlocks(this.k, this.c, blocks);
+    this.c = (this.c + BigInt(blocks + KEY_BYTES / BLOCK_BYTES)) & COUNTER_MASK;
     // Output past n (the rest of the last block) is discarded by the design; wipe it.
     if (out.length > n) out.fill(0, n);
     return out.subarray(0, n);

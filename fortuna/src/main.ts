@@ -4,6 +4,7 @@
 import { randomBytes } from "node:crypto";
 import { runService } from "../../runtime/src/index.js";
 import { readFortunaConfig } from "./config.js";
+import { nativeBlocksError } from "./native-blocks.js";
 import { createFortuna } from "./service.js";
 
 await runService("fortuna", 8082, async ({ env, log }) => {
@@ -17,6 +18,11 @@ await runService("fortuna", 8082, async ({ env, log }) => {
   } else {
     log.info("waiting for the first seed (the gateway seeds Fortuna at start)");
   }
-  log.info("configured", { maxSeedAgeMs: config.maxSeedAgeMs, amplificationFactor: config.amplificationFactor });
+  const engine = fortuna.accumulator.generator.engine;
+  log.info("configured", { maxSeedAgeMs: config.maxSeedAgeMs, amplificationFactor: config.amplificationFactor, engine });
+  if (engine !== "native") {
+    // Same bytes, slower: the portable path spends an extra pass per request (docs/performance.md).
+    log.warn("the native AES block generator did not load; using the portable node:crypto path", { reason: nativeBlocksError });
+  }
   return { bindings: [fortuna.binding], health: fortuna.health, onClose: () => fortuna.close() };
 });
