@@ -6,7 +6,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends python3 make g+
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY package.json package-lock.json ./
-# A local dependency of package.json, built by npm ci.
+# Fortuna's native code, built by the root install script that npm ci runs.
 COPY fortuna/native ./fortuna/native
 RUN npm ci --omit=dev
 COPY tsconfig.json ./

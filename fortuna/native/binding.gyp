@@ -1,4 +1,5 @@
-# Built by `npm install` (node-gyp, against Node's own headers), like i2c-bus.
+# Built by `npm install` through the root package's install script
+# (`npm run build:native`: node-gyp, against Node's own headers), like i2c-bus.
 # No libraries are linked: the OpenSSL symbols come from the node binary
 # that loads the addon, so the AES is the same code node:crypto runs.
 {

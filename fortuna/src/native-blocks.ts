@@ -1,5 +1,6 @@
 // The native GenerateBlocks (fortuna/native/generate_blocks.c), built by
-// `npm install` with node-gyp like i2c-bus. Loaded once; when it is missing
+// `npm install` (the root package's install script, `npm run build:native`)
+// with node-gyp, as i2c-bus is. Loaded once; when it is missing
 // (an install with --ignore-scripts, or node_modules copied to another CPU) the
 // generator uses the portable path, which makes the same bytes more slowly.
 import { createRequire } from "node:module";
@@ -16,7 +17,8 @@ export interface NativeBlocks {
 
 function load(): { blocks?: NativeBlocks; error?: string } {
   try {
-    return { blocks: createRequire(import.meta.url)("@lokey/fortuna-native") as NativeBlocks };
+    const path = "../native/build/Release/fortuna_native.node";
+    return { blocks: createRequire(import.meta.url)(path) as NativeBlocks };
   } catch (err) {
     return { error: err instanceof Error ? err.message.split("\n")[0] : String(err) };
   }
