@@ -4,7 +4,9 @@
 // check would be memory corruption, not a wrong answer).
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
 import { nativeBlocks, nativeBlocksError } from "../src/native-blocks.js";
+import { portableGenerateBlocks } from "../src/counter-blocks.js";
 import { aesBlock, counterBlockLE } from "./reference.js";
 
 const MOD = 1n << 128n;
@@ -40,6 +42,24 @@ describe("native generateBlocks", () => {
       native.generateBlocks(key, counter, out);
       assert.ok(out.equals(want.out), `output for counter ${counter} x ${blocks}`);
       assert.ok(key.equals(want.next), `new key for counter ${counter} x ${blocks}`);
+    }
+  });
+
+  test("agrees with the portable engine on random counters and lengths near every carry", () => {
+    const portable = portableGenerateBlocks();
+    const edges = [0n, 2n ** 32n, 2n ** 64n, 2n ** 96n, 2n ** 128n];
+    for (let i = 0; i < 200; i++) {
+      const edge = edges[i % edges.length];
+      const offset = BigInt(randomBytes(2).readUInt16LE() % 700) - 350n;
+      const counter = (((edge + offset) % MOD) + MOD) % MOD;
+      const blocks = randomBytes(2).readUInt16LE() % 600;
+      const key = randomBytes(32);
+      const portableKey = Buffer.from(key);
+      const out = Buffer.alloc(blocks * 16);
+      native.generateBlocks(key, counter, out);
+      const want = portable(portableKey, counter, blocks);
+      assert.ok(out.equals(want), `output for counter ${counter} x ${blocks}`);
+      assert.ok(key.equals(portableKey), `new key for counter ${counter} x ${blocks}`);
     }
   });
 
