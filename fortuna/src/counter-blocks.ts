@@ -14,7 +14,7 @@ import { createCipheriv } from "node:crypto";
 
 const BLOCK_BYTES = 16;
 // Cryptography Engineering 9.4.4: the new key is the next two blocks.
-const REKEY_BLOCKS = 2;
+export const REKEY_BLOCKS = 2;
 const LOW_WORD = 0x1_0000_0000n;
 // The counter is 128 bits wide (fortuna.md, "Generator"): arithmetic is modulo 2^128.
 export const COUNTER_MASK = (1n << 128n) - 1n;

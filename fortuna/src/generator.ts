@@ -2,7 +2,7 @@
 // 9.4), bit for bit with the conventions in fortuna.md: AES-256 over a 128-bit
 // little-endian block counter, SHAd256 reseeding, and a rekey after every request.
 import { createHash } from "node:crypto";
-import { COUNTER_MASK, portableGenerateBlocks, type GenerateBlocks } from "./counter-blocks.js";
+import { COUNTER_MASK, REKEY_BLOCKS, portableGenerateBlocks, type GenerateBlocks } from "./counter-blocks.js";
 import { nativeBlocks, nativeBlocksError } from "./native-blocks.js";
 
 // AES block and key sizes (FIPS 197, 3.1 / 5).
@@ -86,7 +86,7 @@ export class FortunaGenerator {
     const blocks = Math.ceil(n / BLOCK_BYTES);
     // 9.4.3 "GenerateBlocks" for the output, then two more blocks as the new key.
     const out = this.generateBlocks(this.k, this.c, blocks);
-    this.c = (this.c + BigInt(blocks + KEY_BYTES / BLOCK_BYTES)) & COUNTER_MASK;
+    this.c = (this.c + BigInt(blocks + REKEY_BLOCKS)) & COUNTER_MASK;
     // Output past n (the rest of the last block) is discarded by the design; wipe it.
     if (out.length > n) out.fill(0, n);
     return out.subarray(0, n);
