@@ -4,6 +4,7 @@
 // Upstreams start first so the gateway finds them at once; it copes if not.
 import { spawn, type ChildProcess } from "node:child_process";
 import { createInterface } from "node:readline";
+import { certPaths, DEFAULT_CERTS_DIR, ensureCerts } from "./certs.js";
 
 const SERVICES = [
   { name: "controller", colour: 36, portVar: "CONTROLLER_PORT", port: 8081 },
@@ -44,9 +45,31 @@ const portOf = (s: (typeof SERVICES)[number]) => process.env[s.portVar] ?? Strin
 const controllerPort = portOf(SERVICES[0]);
 const fortunaPort = portOf(SERVICES[1]);
 
+// Mutual TLS between the gateway and its upstreams from the first start: a
+// local process without the gateway's certificate cannot seed Fortuna or read
+// the chip (docs/security.md). The certificates are made once, under certs/.
+const certsDir = process.env.CERTS_DIR ?? DEFAULT_CERTS_DIR;
+const made = ensureCerts(certsDir);
+if (made.length > 0) console.log(`made certificates for mutual TLS under ${certsDir}/ (${made.join(", ")})`);
+
+function tlsEnv(name: string, env: NodeJS.ProcessEnv): void {
+  const p = certPaths(certsDir, name);
+  if (name === "gateway") {
+    env.UPSTREAM_CA_FILE ??= p.ca;
+    env.UPSTREAM_CERT_FILE ??= p.cert;
+    env.UPSTREAM_KEY_FILE ??= p.key;
+  } else {
+    env.TLS_CERT_FILE ??= p.cert;
+    env.TLS_KEY_FILE ??= p.key;
+    env.TLS_CLIENT_CA_FILE ??= p.ca;
+    env.TLS_ALLOWED_CLIENTS ??= "gateway";
+  }
+}
+
 for (const svc of chosen) {
   const { name, colour } = svc;
   const env: NodeJS.ProcessEnv = { ...process.env, PORT: portOf(svc) };
+  tlsEnv(name, env);
   if (name === "gateway") {
     env.CONTROLLER_ADDR ??= `127.0.0.1:${controllerPort}`;
     env.FORTUNA_ADDR ??= `127.0.0.1:${fortunaPort}`;

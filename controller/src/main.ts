@@ -24,4 +24,4 @@ await runService("controller", 8081, async ({ env, log }) => {
       await source.close();
     },
   };
-});
+}, { defaultHost: "127.0.0.1" }); // only the gateway calls upstreams (docs/security.md)

@@ -79,10 +79,10 @@ export interface CommonConfig {
   maxRequestBytes: number;
 }
 
-export function readCommonConfig(env: EnvReader, defaultPort: number): CommonConfig {
+export function readCommonConfig(env: EnvReader, defaultPort: number, defaultHost = "0.0.0.0"): CommonConfig {
   return {
     port: env.int("PORT", defaultPort, { min: 0, max: 65535 }),
-    host: env.str("HOST", "0.0.0.0"),
+    host: env.str("HOST", defaultHost),
     logLevel: env.oneOf("LOG_LEVEL", "info", LOG_LEVELS),
     shutdownTimeoutMs: env.int("SHUTDOWN_TIMEOUT_MS", 10_000, { min: 0, max: 600_000 }),
     maxRequestBytes: env.int("MAX_REQUEST_BYTES", 4 * 1024 * 1024, { min: 1024, max: 64 * 1024 * 1024 }),

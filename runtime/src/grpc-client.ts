@@ -27,9 +27,18 @@ export type GrpcClient<S extends DescService> = {
   close(): void;
 };
 
+/** TLS towards a LoKey upstream: the CA its certificate chains to, and our own certificate (mutual TLS). */
+export interface ClientTls {
+  ca: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+}
+
 export interface GrpcClientOptions {
   /** Extra grpc-js channel options, merged over the defaults below. */
   channelOptions?: grpc.ChannelOptions;
+  /** Unset: plain HTTP/2 (loopback only, docs/security.md). */
+  tls?: ClientTls;
 }
 
 export const defaultChannelOptions: grpc.ChannelOptions = {
@@ -81,9 +90,16 @@ function callOptions(opts?: GrpcCallOptions): grpc.CallOptions {
   return opts?.timeoutMs !== undefined ? { deadline: new Date(Date.now() + opts.timeoutMs) } : {};
 }
 
+// RFC 6066 §3 forbids an IP address as the TLS server name; a loopback
+// upstream is checked against the name every LoKey certificate carries.
+const LOOPBACK_SERVER_NAME: grpc.ChannelOptions = { "grpc.ssl_target_name_override": "localhost" };
+const loopbackIpTarget = (address: string) => address.split(",").every((a) => /^(127\.\d+\.\d+\.\d+|\[::1\]):\d+$/.test(a.trim().replace(/^https?:\/\//, "")));
+
 export function createGrpcClient<S extends DescService>(service: S, address: string, opts: GrpcClientOptions = {}): GrpcClient<S> {
-  const raw = new grpc.Client(grpcTarget(address), grpc.credentials.createInsecure(), {
+  const credentials = opts.tls ? grpc.credentials.createSsl(opts.tls.ca, opts.tls.key ?? null, opts.tls.cert ?? null) : grpc.credentials.createInsecure();
+  const raw = new grpc.Client(grpcTarget(address), credentials, {
     ...defaultChannelOptions,
+    ...(opts.tls && loopbackIpTarget(address) && LOOPBACK_SERVER_NAME),
     ...opts.channelOptions,
   });
   const client: Record<string, unknown> = { raw, close: () => raw.close() };

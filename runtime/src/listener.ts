@@ -3,7 +3,8 @@
 // preface, so the first bytes of a connection say which server gets it.
 import { createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
 import type { Server as Http1Server } from "node:http";
-import type { Http2Server } from "node:http2";
+import { createSecureServer, type Http2SecureServer, type Http2Server, type Http2ServerRequest, type Http2ServerResponse } from "node:http2";
+import type { TlsFiles } from "./security-config.js";
 
 // RFC 9113 §3.4: the client connection preface.
 const HTTP2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
@@ -30,4 +31,24 @@ export function createDualListener(h1: Http1Server, h2: Http2Server): NetServer 
     socket.on("error", onEarlyError);
     socket.resume();
   });
+}
+
+/**
+ * A TLS port: ALPN picks HTTP/2 (gRPC, Connect) or HTTP/1.1 (REST, gRPC-Web).
+ * With a client CA, every client is asked for a certificate but the handshake
+ * does not fail without one: health and reflection stay open, and the access
+ * rule of each method decides (runtime/src/access.ts).
+ */
+export function createTlsListener(tls: TlsFiles, handler: (req: Http2ServerRequest, res: Http2ServerResponse) => void): Http2SecureServer {
+  return createSecureServer(
+    {
+      cert: tls.cert,
+      key: tls.key,
+      ...(tls.clientCa && { ca: tls.clientCa, requestCert: true, rejectUnauthorized: false }),
+      allowHTTP1: true,
+      ALPNProtocols: ["h2", "http/1.1"],
+      minVersion: "TLSv1.2",
+    },
+    handler,
+  );
 }

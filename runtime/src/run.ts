@@ -1,7 +1,10 @@
 // Process entry for a service: read configuration once (failing fast with the
 // variable's name), start the server, and shut down gracefully on signals.
 import { ConfigError, EnvReader, readCommonConfig, type CommonConfig } from "./config.js";
+import { Access, accessOf } from "./access.js";
 import { createLogger, type Logger } from "./log.js";
+import { isLoopbackHost } from "./peer.js";
+import { readSecurityConfig, type SecurityConfig } from "./security-config.js";
 import { startServer, type RunningServer, type ServerOptions } from "./server.js";
 
 export interface ServiceContext {
@@ -11,21 +14,45 @@ export interface ServiceContext {
 }
 
 /** What a service's build function returns: everything startServer needs but the shared settings. */
-export type ServiceSetup = Omit<ServerOptions, "port" | "host" | "log" | "name" | "maxRequestBytes" | "shutdownTimeoutMs">;
+export type ServiceSetup = Omit<ServerOptions, "port" | "host" | "log" | "name" | "maxRequestBytes" | "shutdownTimeoutMs" | "security">;
+
+export interface RunOptions {
+  /** Where to listen when HOST is unset: upstreams default to loopback, the public gateway to every interface. */
+  defaultHost?: string;
+}
+
+/**
+ * Methods only other services may call need a port that proves who calls:
+ * off loopback that means mutual TLS, or the service does not start.
+ */
+function requireCallerIdentity(setup: ServiceSetup, host: string, security: SecurityConfig): void {
+  if (isLoopbackHost(host) || security.tls?.clientCa) return;
+  const guarded = setup.bindings.flatMap((b) => b.service.methods.filter((m) => accessOf(m) === Access.SERVICE).map((m) => m.name));
+  if (guarded.length === 0) return;
+  throw new ConfigError(
+    "HOST",
+    `${host} is reachable from other machines, and ${guarded.join(", ")} must only answer LoKey services: ` +
+      "set TLS_CERT_FILE, TLS_KEY_FILE and TLS_CLIENT_CA_FILE (npm run certs makes them), or HOST=127.0.0.1",
+  );
+}
 
 export async function runService(
   name: string,
   defaultPort: number,
   build: (ctx: ServiceContext) => Promise<ServiceSetup>,
+  opts: RunOptions = {},
 ): Promise<RunningServer> {
   const env = new EnvReader(process.env);
   let log = createLogger(name);
   try {
-    const common = readCommonConfig(env, defaultPort);
+    const common = readCommonConfig(env, defaultPort, opts.defaultHost);
     log = createLogger(name, { level: common.logLevel });
+    const security = readSecurityConfig(env);
     const setup = await build({ env, common, log });
+    requireCallerIdentity(setup, common.host, security);
     const server = await startServer({
       ...setup,
+      security,
       name,
       log,
       port: common.port,

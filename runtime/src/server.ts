@@ -10,7 +10,11 @@ import type { ConnectRouter, HandlerContext, ServiceImpl } from "@connectrpc/con
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { Health } from "../../gen/grpc/health/v1/health_pb.js";
 import { healthImpl, HealthRegistry } from "./health.js";
-import { createDualListener } from "./listener.js";
+import { authorize, type AccessPolicy } from "./access.js";
+import { CorsPolicy } from "./cors.js";
+import { createDualListener, createTlsListener } from "./listener.js";
+import { peerContextValues } from "./peer.js";
+import type { SecurityConfig } from "./security-config.js";
 import type { Logger } from "./log.js";
 import { ReflectionIndex, reflectionV1AlphaImpl, reflectionV1Impl, ReflectionV1, ReflectionV1Alpha } from "./reflection.js";
 import { validateRules } from "./rules.js";
@@ -49,6 +53,8 @@ export interface ServerOptions {
   maxRequestBytes?: number;
   /** Longest wait for in-flight requests at shutdown (default 10 s). */
   shutdownTimeoutMs?: number;
+  /** TLS, client verification, trusted proxies, admin token (runtime/src/security-config.ts); unset: plain, loopback-only rules. */
+  security?: SecurityConfig;
   /** Runs after the listener closed and requests finished: stop loops, close stores. */
   onClose?: () => void | Promise<void>;
 }
@@ -61,25 +67,21 @@ export interface RunningServer {
   close(): Promise<void>;
 }
 
-const CORS_HEADERS = {
-  "Access-Control-Allow-Origin": "*",
-  "Access-Control-Allow-Methods": "GET, POST, PUT, DELETE, OPTIONS",
-  "Access-Control-Allow-Headers":
-    "Content-Type, Authorization, Accept, Connect-Protocol-Version, Connect-Timeout-Ms, Grpc-Timeout, X-Grpc-Web, X-User-Agent",
-  "Access-Control-Expose-Headers": "Grpc-Status, Grpc-Message, Grpc-Status-Details-Bin, Content-Disposition, X-Error-Detail",
-};
-
-// Validation wraps each handler once, so gRPC, Connect and REST all enforce
-// the proto rules before any service code runs.
-function validated(method: DescMethod, fn: (req: Message, ctx: HandlerContext) => unknown): BoundHandler {
+// The access rule, then validation, wrap each handler once, so gRPC, Connect
+// and REST all enforce the proto's rules before any service code runs.
+function guarded(method: DescMethod, fn: (req: Message, ctx: HandlerContext) => unknown, policy: AccessPolicy): BoundHandler {
+  const check = (req: Message, ctx: HandlerContext) => {
+    authorize(method, ctx, policy);
+    validateRules(method.input, req);
+  };
   if (method.methodKind === "server_streaming") {
     return async function* (req: Message, ctx: HandlerContext) {
-      validateRules(method.input, req);
+      check(req, ctx);
       yield* fn(req, ctx) as AsyncIterable<unknown>;
     };
   }
   return (req, ctx) => {
-    validateRules(method.input, req);
+    check(req, ctx);
     return fn(req, ctx);
   };
 }
@@ -93,18 +95,20 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   // more than 10 at once is normal load, not a leak.
   setMaxListeners(0, shutdown.signal);
 
+  const security = opts.security ?? { allowedClients: [] };
+  const policy: AccessPolicy = { clientCa: !!security.tls?.clientCa, allowedClients: security.allowedClients, adminToken: security.adminToken };
   const bound = opts.bindings.map((b) => {
     const impl: Record<string, BoundHandler> = {};
     for (const m of b.service.methods) {
       const fn = (b.impl as Record<string, ((req: Message, ctx: HandlerContext) => unknown) | undefined>)[m.localName];
-      if (fn) impl[m.localName] = validated(m, fn.bind(b.impl));
+      if (fn) impl[m.localName] = guarded(m, fn.bind(b.impl), policy);
     }
     return { ...b, impl };
   });
   const reflection = new ReflectionIndex([...bound.map((b) => b.service), Health]);
   const transcoder = new Transcoder(
     bound.flatMap((b) => b.service.methods.filter((m) => b.impl[m.localName]).flatMap((m) => routesOf(m, b.impl[m.localName], b.rest ?? {}))),
-    { maxRequestBytes, shutdownSignal: shutdown.signal, log },
+    { maxRequestBytes, shutdownSignal: shutdown.signal, log, trustedProxies: security.trustedProxies },
   );
 
   const connect = connectNodeAdapter({
@@ -115,12 +119,15 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       router.service(ReflectionV1Alpha, reflectionV1AlphaImpl(reflection));
     },
     readMaxBytes: maxRequestBytes,
+    contextValues: (req) => peerContextValues(req, security.trustedProxies),
     // Compressed requests are still accepted, but answers go out uncompressed:
     // they are mostly random bytes, which gzip only slows down (3-10x on streams).
     compressMinBytes: Number.MAX_SAFE_INTEGER,
     shutdownSignal: shutdown.signal,
     fallback: (req, res) => sendJson(res as NodeResponse, 404, { error: `Not found: ${req.method} ${new URL(req.url ?? "/", "http://x").pathname}` }),
   });
+
+  const cors = opts.cors ? new CorsPolicy(transcoder.list(), bound.flatMap((b) => b.service.methods)) : undefined;
 
   let inFlight = 0;
   let idle: (() => void) | undefined;
@@ -130,13 +137,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       if (--inFlight === 0) idle?.();
     });
     try {
-      if (opts.cors) for (const [k, v] of Object.entries(CORS_HEADERS)) res.setHeader(k, v);
-      if (opts.cors && req.method === "OPTIONS") {
-        res.writeHead(204);
-        res.end();
-        return;
-      }
       const path = new URL(req.url ?? "/", "http://x").pathname;
+      if (cors?.apply(req, res, path)) return;
       const raw = opts.rawRoutes?.find((r) => r.method === req.method && (r.path.endsWith("/") ? path.startsWith(r.path) : path === r.path));
       if (raw) return void (await raw.handler(req, res));
       if (await transcoder.handle(req, res)) return;
@@ -149,14 +151,15 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   };
 
   const h1 = createHttp1Server(handler);
-  const h2 = createHttp2Server({}, handler);
+  const h2 = security.tls ? createTlsListener(security.tls, handler as never) : createHttp2Server({}, handler);
   const sockets = new Set<Socket>();
   const sessions = new Set<Http2Session>();
   h2.on("session", (s: Http2Session) => {
     sessions.add(s);
     s.once("close", () => sessions.delete(s));
   });
-  const listener = createDualListener(h1, h2);
+  // Plain ports tell HTTP/2 from HTTP/1.1 by the preface; TLS ports by ALPN.
+  const listener = security.tls ? h2 : createDualListener(h1, h2);
   listener.on("connection", (s: Socket) => {
     sockets.add(s);
     s.once("close", () => sockets.delete(s));
@@ -170,7 +173,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   });
   const address = listener.address();
   const port = typeof address === "object" && address ? address.port : opts.port;
-  log.info("listening", { port, services: bound.map((b) => b.service.typeName), routes: transcoder.list().length });
+  log.info("listening", { port, tls: !!security.tls, clientCertificates: !!security.tls?.clientCa, services: bound.map((b) => b.service.typeName), routes: transcoder.list().length });
 
   let closing: Promise<void> | undefined;
   const close = () =>

@@ -9,6 +9,8 @@ import type { HttpRule } from "../../gen/google/api/http_pb.js";
 import { asConnectError, httpStatusOf } from "./errors.js";
 import { messageFromRestJson, restJson, RestBodyError, type BytesEncoding } from "./rest-json.js";
 import type { Logger } from "./log.js";
+import { peerContextValues } from "./peer.js";
+import type { BlockList } from "node:net";
 import { headersOf, parseBody, PayloadTooLarge, queryToJson, readBody, requirePresent, type NodeRequest, type NodeResponse } from "./rest-request.js";
 
 export type { NodeRequest, NodeResponse };
@@ -93,6 +95,7 @@ export interface TranscoderOptions {
   maxRequestBytes: number;
   shutdownSignal: AbortSignal;
   log: Logger;
+  trustedProxies?: BlockList;
 }
 
 export class Transcoder {
@@ -107,7 +110,9 @@ export class Transcoder {
 
   /** Handles the request if a route's path matches; false lets the caller try gRPC/Connect. */
   async handle(req: NodeRequest, res: NodeResponse): Promise<boolean> {
-    const url = new URL(req.url ?? "/", "http://localhost");
+    // The request's own authority: access rules compare it with a browser's Origin.
+    const authority = (req as { authority?: string }).authority ?? req.headers.host ?? "localhost";
+    const url = urlOf(req.url ?? "/", authority);
     const parts = url.pathname.split("/").filter(Boolean);
     const candidates = this.routes.map((r) => ({ r, vars: match(r, parts) })).filter((c) => c.vars);
     if (candidates.length === 0) return false;
@@ -154,6 +159,7 @@ export class Transcoder {
       requestSignal: abort.signal,
       shutdownSignal: this.opts.shutdownSignal,
       requestHeader: headersOf(req),
+      contextValues: peerContextValues(req, this.opts.trustedProxies),
     });
     const render = route.rest.render?.[route.method.localName];
     const output = route.method.output;
@@ -214,7 +220,18 @@ export class Transcoder {
     }
     const ce = asConnectError(err);
     if (ce.code === Code.Internal || ce.code === Code.Unknown) this.opts.log.error("REST handler failed", { error: ce.cause ?? ce });
-    sendJson(res, httpStatusOf(ce.code), { error: ce.rawMessage });
+    // RFC 9110 §11.6.1: a 401 names the scheme that would have worked.
+    const challenge: Record<string, string> = ce.code === Code.Unauthenticated ? { "WWW-Authenticate": 'Bearer realm="lokey"' } : {};
+    sendJson(res, httpStatusOf(ce.code), { error: ce.rawMessage }, challenge);
+  }
+}
+
+/** A Host header that is not a valid authority must not turn a request into an error of ours. */
+function urlOf(target: string, authority: string): URL {
+  try {
+    return new URL(target, `http://${authority}`);
+  } catch {
+    return new URL(target, "http://localhost");
   }
 }
 

@@ -5,7 +5,8 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { request as httpsRequest } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
@@ -35,11 +36,28 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, bound
   throw new Error(`${what} did not happen within ${boundMs} ms (last error: ${String(last)}); output:\n${output.slice(-4000)}`);
 }
 
+// The gateway is public and plain by default; its upstreams speak mutual TLS
+// with the certificates npm start makes on first run.
 const services = {
-  gateway: { port: 0, typeName: "lokey.v1.GatewayService" },
-  controller: { port: 0, typeName: "lokey.controller.v1.ControllerService" },
-  fortuna: { port: 0, typeName: "lokey.fortuna.v1.FortunaService" },
+  gateway: { port: 0, typeName: "lokey.v1.GatewayService", tls: false },
+  controller: { port: 0, typeName: "lokey.controller.v1.ControllerService", tls: true },
+  fortuna: { port: 0, typeName: "lokey.fortuna.v1.FortunaService", tls: true },
 };
+const certsDir = () => join(dbDir, "certs");
+// An IP address is no TLS server name (RFC 6066 §3); every LoKey certificate names localhost.
+const tlsOptions = () => ({ ca: readFileSync(join(certsDir(), "ca.crt")), servername: "localhost" });
+
+/** GET over HTTPS with the stack's CA, as a client without a certificate. */
+function httpsGet(url: string): Promise<{ contentType: string; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(url, tlsOptions(), (res) => {
+      let body = "";
+      res.setEncoding("utf8").on("data", (c) => (body += c));
+      res.on("end", () => resolve({ contentType: String(res.headers["content-type"] ?? ""), body }));
+    });
+    req.on("error", reject).end();
+  });
+}
 let stack: ChildProcess;
 let output = "";
 let dbDir: string;
@@ -55,6 +73,7 @@ before(async () => {
       CONTROLLER_PORT: String(services.controller.port),
       FORTUNA_PORT: String(services.fortuna.port),
       DB_PATH: join(dbDir, "gateway"),
+      CERTS_DIR: certsDir(),
       LOG_LEVEL: "info",
     },
     stdio: ["ignore", "pipe", "pipe"],
@@ -69,22 +88,28 @@ after(async () => {
   rmSync(dbDir, { recursive: true, force: true });
 });
 
-const base = (port: number) => `http://127.0.0.1:${port}`;
+const base = (port: number, tls = false) => `${tls ? "https" : "http"}://127.0.0.1:${port}`;
+
+async function httpsOrHttpGet(url: string): Promise<{ contentType: string; body: string }> {
+  if (url.startsWith("https:")) return httpsGet(url);
+  const res = await fetch(url);
+  return { contentType: res.headers.get("content-type") ?? "", body: await res.text() };
+}
 
 describe("npm start", () => {
   for (const [name, svc] of Object.entries(services)) {
     test(`${name}: /health answers JSON`, async () => {
       const body = await until(`${name} /health`, async () => {
-        const res = await fetch(`${base(svc.port)}/health`);
-        assert.match(res.headers.get("content-type") ?? "", /application\/json/);
-        return (await res.json()) as Record<string, unknown>;
+        const res = await httpsOrHttpGet(`${base(svc.port, svc.tls)}/health`);
+        assert.match(res.contentType, /application\/json/);
+        return JSON.parse(res.body) as Record<string, unknown>;
       });
       assert.equal(typeof body, "object");
       assert.ok("status" in body || "healthy" in body, JSON.stringify(body));
     });
 
     test(`${name}: reflection lists the service and health Check turns SERVING`, async () => {
-      const transport = createGrpcTransport({ baseUrl: base(svc.port) });
+      const transport = createGrpcTransport({ baseUrl: base(svc.port, svc.tls), ...(svc.tls && { nodeOptions: tlsOptions() }) });
       const reflection = createClient(ServerReflection, transport);
       async function* list() {
         yield create(ServerReflectionRequestSchema, { messageRequest: { case: "listServices", value: "" } });

@@ -1,6 +1,6 @@
 // The engine's settings, read once at start-up. Queue sizes from the
 // environment are only first defaults: sizes stored in the database win.
-import { ConfigError, type EnvReader } from "../../../runtime/src/index.js";
+import { ConfigError, isLoopbackHost, pemCertificates, readFileVar, readKeyPair, type ClientTls, type EnvReader } from "../../../runtime/src/index.js";
 
 /** Fortuna's largest single generator request (fortuna.proto GenerateRequest.size: 2^20). */
 export const FORTUNA_MAX_REQUEST_BYTES = 1_048_576;
@@ -33,6 +33,8 @@ export interface GatewayEngineConfig {
   upstreamTimeoutMs: number;
   /** Reconnect and re-seed backoff. */
   retry: RetryPolicy;
+  /** Mutual TLS towards the controller and Fortuna; unset: plain, upstreams on loopback only. */
+  upstreamTls?: ClientTls;
 }
 
 const ADDRESS = /^[A-Za-z0-9.\-_]+:\d{1,5}$|^\[[0-9A-Fa-f:]+\]:\d{1,5}$/;
@@ -43,11 +45,42 @@ function address(variable: string, raw: string): string {
   return a;
 }
 
+const hostOf = (a: string) => a.replace(/:\d+$/, "").replace(/^\[(.*)\]$/, "$1");
+
+/**
+ * Our certificate and the upstreams' CA. Upstreams elsewhere than on this
+ * machine must be reached over TLS: seeds and hardware samples cross the wire.
+ */
+function readUpstreamTls(env: EnvReader, addrs: { variable: string; address: string }[]): ClientTls | undefined {
+  const ca = readFileVar(env, "UPSTREAM_CA_FILE");
+  const pair = readKeyPair(env, "UPSTREAM_CERT_FILE", "UPSTREAM_KEY_FILE");
+  if (!ca) {
+    if (pair) throw new ConfigError("UPSTREAM_CA_FILE", "must be set with UPSTREAM_CERT_FILE: the upstreams' certificates are checked against it");
+    const remote = addrs.find((a) => !isLoopbackHost(hostOf(a.address)));
+    if (remote) {
+      throw new ConfigError(
+        remote.variable,
+        `${remote.address} is not on this machine: set UPSTREAM_CA_FILE, UPSTREAM_CERT_FILE and UPSTREAM_KEY_FILE (npm run certs makes them) for mutual TLS`,
+      );
+    }
+    return undefined;
+  }
+  pemCertificates("UPSTREAM_CA_FILE", ca);
+  return { ca, ...pair };
+}
+
 export function readGatewayEngineConfig(env: EnvReader): GatewayEngineConfig {
+  const controllerAddr = address("CONTROLLER_ADDR", env.str("CONTROLLER_ADDR", "127.0.0.1:8081"));
+  const fortunaAddrs = env.list("FORTUNA_ADDR", ["127.0.0.1:8082"]).map((a) => address("FORTUNA_ADDR", a));
+  const upstreamTls = readUpstreamTls(env, [
+    { variable: "CONTROLLER_ADDR", address: controllerAddr },
+    ...fortunaAddrs.map((address) => ({ variable: "FORTUNA_ADDR", address })),
+  ]);
   return {
+    upstreamTls,
     dbPath: env.str("DB_PATH", "./data/gateway"),
-    controllerAddr: address("CONTROLLER_ADDR", env.str("CONTROLLER_ADDR", "127.0.0.1:8081")),
-    fortunaAddrs: env.list("FORTUNA_ADDR", ["127.0.0.1:8082"]).map((a) => address("FORTUNA_ADDR", a)),
+    controllerAddr,
+    fortunaAddrs,
     trngQueueSize: env.int("TRNG_QUEUE_SIZE", 1000, { min: 1, max: 10_000_000 }),
     fortunaQueueSize: env.int("FORTUNA_QUEUE_SIZE", 5000, { min: 1, max: 10_000_000 }),
     reseedIntervalMs: env.int("FORTUNA_RESEED_INTERVAL_MS", 30_000, { min: 100, max: 86_400_000 }),

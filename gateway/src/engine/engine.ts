@@ -26,7 +26,7 @@ async function openStore(cfg: GatewayEngineConfig): Promise<QueueStore> {
 
 export async function openGatewayEngine(cfg: GatewayEngineConfig, log: Logger): Promise<GatewayEngine> {
   const store = await openStore(cfg);
-  const up = new Upstreams(cfg.controllerAddr, cfg.fortunaAddrs, cfg.upstreamTimeoutMs);
+  const up = new Upstreams(cfg.controllerAddr, cfg.fortunaAddrs, cfg.upstreamTimeoutMs, cfg.upstreamTls);
   const seeder = new Seeder(up, cfg.reseedIntervalMs, cfg.retry, cfg.upstreamTimeoutMs, log.child({ component: "seeder" }));
   const stop = new AbortController();
   let databaseOk = true;

@@ -4,7 +4,7 @@
 import { Code, ConnectError } from "@connectrpc/connect";
 import { ControllerService, EntropySource } from "../../../gen/lokey/controller/v1/controller_pb.js";
 import { FortunaService } from "../../../gen/lokey/fortuna/v1/fortuna_pb.js";
-import { createGrpcClient, type GrpcClient } from "../../../runtime/src/index.js";
+import { createGrpcClient, type ClientTls, type GrpcClient } from "../../../runtime/src/index.js";
 import { FORTUNA_MAX_REQUEST_BYTES } from "./config.js";
 import { Pulse } from "./lock.js";
 
@@ -73,10 +73,10 @@ export class Upstreams {
   trngOrigin = "unknown";
   private next = 0;
 
-  constructor(controllerAddr: string, fortunaAddrs: string[], private readonly timeoutMs: number) {
-    this.controller = createGrpcClient(ControllerService, controllerAddr);
+  constructor(controllerAddr: string, fortunaAddrs: string[], private readonly timeoutMs: number, tls?: ClientTls) {
+    this.controller = createGrpcClient(ControllerService, controllerAddr, { tls });
     this.controllerLink = new Link(controllerAddr);
-    this.fortuna = fortunaAddrs.map((a) => ({ client: createGrpcClient(FortunaService, a), link: new Link(a) }));
+    this.fortuna = fortunaAddrs.map((a) => ({ client: createGrpcClient(FortunaService, a, { tls }), link: new Link(a) }));
   }
 
   /**

@@ -1,7 +1,9 @@
 import { afterEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { certPaths, ensureCerts } from "../../../scripts/certs.js";
 import { ConfigError, EnvReader, silentLogger } from "../../../runtime/src/index.js";
 import { openGatewayEngine, readGatewayEngineConfig } from "../../src/engine/engine.js";
 import { Rocks } from "../../src/engine/rocks.js";
@@ -261,8 +263,21 @@ describe("gateway engine with fake upstreams", () => {
     assert.equal(d.trngQueueSize, 1000);
     assert.equal(d.fortunaQueueSize, 5000);
     assert.equal(d.reseedIntervalMs, 30_000);
-    const m = readGatewayEngineConfig(new EnvReader({ FORTUNA_ADDR: "http://fortuna-1:8082, 10.0.0.2:8083" }));
-    assert.deepEqual(m.fortunaAddrs, ["fortuna-1:8082", "10.0.0.2:8083"]);
+    // Upstreams off this machine are reached over mutual TLS or not at all.
+    const remote = { FORTUNA_ADDR: "http://fortuna-1:8082, 10.0.0.2:8083" };
+    assert.throws(() => readGatewayEngineConfig(new EnvReader(remote)), (e: Error) => e instanceof ConfigError && e.variable === "FORTUNA_ADDR" && /UPSTREAM_CA_FILE/.test(e.message));
+    const certs = mkdtempSync(join(tmpdir(), "lokey-certs-"));
+    try {
+      ensureCerts(certs);
+      const p = certPaths(certs, "gateway");
+      const m = readGatewayEngineConfig(new EnvReader({ ...remote, UPSTREAM_CA_FILE: p.ca, UPSTREAM_CERT_FILE: p.cert, UPSTREAM_KEY_FILE: p.key }));
+      assert.deepEqual(m.fortunaAddrs, ["fortuna-1:8082", "10.0.0.2:8083"]);
+      assert.ok(m.upstreamTls?.cert && m.upstreamTls.key && m.upstreamTls.ca);
+      assert.throws(() => readGatewayEngineConfig(new EnvReader({ UPSTREAM_CERT_FILE: p.cert, UPSTREAM_KEY_FILE: p.key })), (e: Error) => e instanceof ConfigError && e.variable === "UPSTREAM_CA_FILE");
+      assert.throws(() => readGatewayEngineConfig(new EnvReader({ UPSTREAM_CA_FILE: p.ca, UPSTREAM_CERT_FILE: p.cert, UPSTREAM_KEY_FILE: certPaths(certs, "fortuna").key })), (e: Error) => e instanceof ConfigError && e.variable === "UPSTREAM_KEY_FILE");
+    } finally {
+      rmSync(certs, { recursive: true, force: true });
+    }
     for (const [k, v] of [["TRNG_QUEUE_SIZE", "0"], ["FORTUNA_ITEM_BYTES", "abc"], ["TRNG_POLL_INTERVAL_MS", "-5"], ["CONTROLLER_ADDR", "nohost"]]) {
       assert.throws(() => readGatewayEngineConfig(new EnvReader({ [k]: v })), (e: Error) => e instanceof ConfigError && e.variable === k);
     }

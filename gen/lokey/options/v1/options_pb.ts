@@ -7,9 +7,9 @@
 // constrain, so validation, error messages and the OpenAPI document all derive
 // from the same declaration.
 
-import type { GenExtension, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
-import { extDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
-import type { FieldOptions } from "@bufbuild/protobuf/wkt";
+import type { GenEnum, GenExtension, GenFile, GenMessage } from "@bufbuild/protobuf/codegenv2";
+import { enumDesc, extDesc, fileDesc, messageDesc } from "@bufbuild/protobuf/codegenv2";
+import type { FieldOptions, MethodOptions } from "@bufbuild/protobuf/wkt";
 import { file_google_protobuf_descriptor } from "@bufbuild/protobuf/wkt";
 import type { Message } from "@bufbuild/protobuf";
 
@@ -17,7 +17,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file lokey/options/v1/options.proto.
  */
 export const file_lokey_options_v1_options: GenFile = /*@__PURE__*/
-  fileDesc("Ch5sb2tleS9vcHRpb25zL3YxL29wdGlvbnMucHJvdG8SEGxva2V5Lm9wdGlvbnMudjEihAIKCkZpZWxkUnVsZXMSEAoDbWluGAEgASgDSACIAQESEAoDbWF4GAIgASgDSAGIAQESEAoIcmVxdWlyZWQYAyABKAgSFgoJbWluX2l0ZW1zGAQgASgNSAKIAQESFgoJbWF4X2l0ZW1zGAUgASgNSAOIAQESFAoHbWluX2xlbhgGIAEoDUgEiAEBEhQKB21heF9sZW4YByABKA1IBYgBARIUCgdkZWZhdWx0GAggASgDSAaIAQFCBgoEX21pbkIGCgRfbWF4QgwKCl9taW5faXRlbXNCDAoKX21heF9pdGVtc0IKCghfbWluX2xlbkIKCghfbWF4X2xlbkIKCghfZGVmYXVsdDpTCgVydWxlcxIdLmdvb2dsZS5wcm90b2J1Zi5GaWVsZE9wdGlvbnMY9ZMDIAEoCzIcLmxva2V5Lm9wdGlvbnMudjEuRmllbGRSdWxlc1IFcnVsZXNiBnByb3RvMw", [file_google_protobuf_descriptor]);
+  fileDesc("Ch5sb2tleS9vcHRpb25zL3YxL29wdGlvbnMucHJvdG8SEGxva2V5Lm9wdGlvbnMudjEihAIKCkZpZWxkUnVsZXMSEAoDbWluGAEgASgDSACIAQESEAoDbWF4GAIgASgDSAGIAQESEAoIcmVxdWlyZWQYAyABKAgSFgoJbWluX2l0ZW1zGAQgASgNSAKIAQESFgoJbWF4X2l0ZW1zGAUgASgNSAOIAQESFAoHbWluX2xlbhgGIAEoDUgEiAEBEhQKB21heF9sZW4YByABKA1IBYgBARIUCgdkZWZhdWx0GAggASgDSAaIAQFCBgoEX21pbkIGCgRfbWF4QgwKCl9taW5faXRlbXNCDAoKX21heF9pdGVtc0IKCghfbWluX2xlbkIKCghfbWF4X2xlbkIKCghfZGVmYXVsdCpNCgZBY2Nlc3MSHQoZQUNDRVNTX1BVQkxJQ19VTlNQRUNJRklFRBAAEhIKDkFDQ0VTU19TRVJWSUNFEAESEAoMQUNDRVNTX0FETUlOEAI6UwoFcnVsZXMSHS5nb29nbGUucHJvdG9idWYuRmllbGRPcHRpb25zGPWTAyABKAsyHC5sb2tleS5vcHRpb25zLnYxLkZpZWxkUnVsZXNSBXJ1bGVzOlIKBmFjY2VzcxIeLmdvb2dsZS5wcm90b2J1Zi5NZXRob2RPcHRpb25zGPaTAyABKA4yGC5sb2tleS5vcHRpb25zLnYxLkFjY2Vzc1IGYWNjZXNzYgZwcm90bzM", [file_google_protobuf_descriptor]);
 
 /**
  * FieldRules constrains one request field.
@@ -91,10 +91,56 @@ export const FieldRulesSchema: GenMessage<FieldRules> = /*@__PURE__*/
   messageDesc(file_lokey_options_v1_options, 0);
 
 /**
+ * Access says who may call a method. The runtime enforces it on every
+ * protocol before validation or the handler runs (docs/security.md).
+ *
+ * @generated from enum lokey.options.v1.Access
+ */
+export enum Access {
+  /**
+   * Anyone who can reach the port: the documented public API, health, info.
+   *
+   * @generated from enum value: ACCESS_PUBLIC_UNSPECIFIED = 0;
+   */
+  PUBLIC_UNSPECIFIED = 0,
+
+  /**
+   * Another LoKey service: a client certificate verified against the port's
+   * TLS_CLIENT_CA_FILE (and named in TLS_ALLOWED_CLIENTS when that is set).
+   * A port without a client CA only accepts loopback callers here.
+   *
+   * @generated from enum value: ACCESS_SERVICE = 1;
+   */
+  SERVICE = 1,
+
+  /**
+   * An operator: `Authorization: Bearer <ADMIN_TOKEN>`; with no token
+   * configured, loopback callers only.
+   *
+   * @generated from enum value: ACCESS_ADMIN = 2;
+   */
+  ADMIN = 2,
+}
+
+/**
+ * Describes the enum lokey.options.v1.Access.
+ */
+export const AccessSchema: GenEnum<Access> = /*@__PURE__*/
+  enumDesc(file_lokey_options_v1_options, 0);
+
+/**
  * 50000-99999 is the range reserved for in-house options.
  *
  * @generated from extension: lokey.options.v1.FieldRules rules = 51701;
  */
 export const rules: GenExtension<FieldOptions, FieldRules> = /*@__PURE__*/
   extDesc(file_lokey_options_v1_options, 0);
+
+/**
+ * Who may call the method (default: anyone).
+ *
+ * @generated from extension: lokey.options.v1.Access access = 51702;
+ */
+export const access: GenExtension<MethodOptions, Access> = /*@__PURE__*/
+  extDesc(file_lokey_options_v1_options, 1);
 

@@ -1,0 +1,96 @@
+// The `(lokey.options.v1.access)` rule of each method, enforced for every
+// protocol before validation or the handler: who may drain entropy, seed
+// Fortuna or change the gateway's configuration (docs/security.md).
+import { createHash, timingSafeEqual } from "node:crypto";
+import { getOption, hasOption, type DescMethod } from "@bufbuild/protobuf";
+import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
+import { Access, access as accessExt } from "../../gen/lokey/options/v1/options_pb.js";
+import { peerOf, type Peer } from "./peer.js";
+
+export { Access };
+
+export interface AccessPolicy {
+  /** The port verifies client certificates against a CA (TLS_CLIENT_CA_FILE). */
+  clientCa: boolean;
+  /** Certificate identities (subject CN) allowed to call ACCESS_SERVICE methods; empty: any the CA signed. */
+  allowedClients: string[];
+  /** The operator's bearer token for ACCESS_ADMIN methods; unset: loopback callers only. */
+  adminToken?: Uint8Array;
+}
+
+const accessCache = new WeakMap<DescMethod, Access>();
+
+export function accessOf(method: DescMethod): Access {
+  let a = accessCache.get(method);
+  if (a === undefined) {
+    a = hasOption(method, accessExt) ? getOption(method, accessExt) : Access.PUBLIC_UNSPECIFIED;
+    accessCache.set(method, a);
+  }
+  return a;
+}
+
+const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest();
+
+/** Constant-time: both sides are hashed first, so neither length nor content leaks through timing. */
+export function tokenMatches(given: string, token: Uint8Array): boolean {
+  return timingSafeEqual(sha256(Buffer.from(given, "utf8")), sha256(token));
+}
+
+function bearerOf(authorization: string | null): string | undefined {
+  const m = /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(authorization ?? "");
+  return m?.[1];
+}
+
+function authorizeService(name: string, peer: Peer, policy: AccessPolicy): void {
+  if (!policy.clientCa) {
+    if (peer.loopback) return;
+    throw new ConnectError(`${name} is only open to loopback callers on a port without TLS_CLIENT_CA_FILE`, Code.PermissionDenied);
+  }
+  if (peer.certificate === "none") {
+    throw new ConnectError(`${name} requires a client certificate (mutual TLS)`, Code.Unauthenticated);
+  }
+  if (peer.certificate === "rejected") {
+    throw new ConnectError(`${name}: client certificate not accepted (${peer.certificateError})`, Code.PermissionDenied);
+  }
+  if (policy.allowedClients.length > 0 && !policy.allowedClients.includes(peer.identity ?? "")) {
+    throw new ConnectError(`${name}: client ${JSON.stringify(peer.identity ?? "")} is not in TLS_ALLOWED_CLIENTS`, Code.PermissionDenied);
+  }
+}
+
+function authorizeAdmin(name: string, peer: Peer, authorization: string | null, policy: AccessPolicy): void {
+  if (!policy.adminToken) {
+    if (peer.loopback) return;
+    throw new ConnectError(`${name} needs ADMIN_TOKEN to be configured, or a call from this machine`, Code.PermissionDenied);
+  }
+  const given = bearerOf(authorization);
+  if (given === undefined) throw new ConnectError(`${name} requires Authorization: Bearer <admin token>`, Code.Unauthenticated);
+  if (!tokenMatches(given, policy.adminToken)) throw new ConnectError(`${name}: the admin token is wrong`, Code.PermissionDenied);
+}
+
+/**
+ * Browsers send Origin with every cross-origin request, including the "simple"
+ * POSTs that skip the CORS preflight; a page elsewhere must not reach a ruled
+ * method through a visitor's browser (which may be on this very machine).
+ */
+function refuseCrossOrigin(name: string, headers: Headers, host: string): void {
+  const origin = headers.get("origin");
+  if (origin === null) return;
+  let originHost: string;
+  try {
+    originHost = new URL(origin).host;
+  } catch {
+    originHost = "";
+  }
+  if (originHost !== "" && originHost === host) return;
+  throw new ConnectError(`${name} is not callable from a web page of another origin (${origin})`, Code.PermissionDenied);
+}
+
+/** Throws UNAUTHENTICATED or PERMISSION_DENIED unless the call's peer may call `method`. */
+export function authorize(method: DescMethod, ctx: HandlerContext, policy: AccessPolicy): void {
+  const access = accessOf(method);
+  if (access === Access.PUBLIC_UNSPECIFIED) return;
+  refuseCrossOrigin(method.name, ctx.requestHeader, new URL(ctx.url).host);
+  const peer = peerOf(ctx);
+  if (access === Access.SERVICE) authorizeService(method.name, peer, policy);
+  else authorizeAdmin(method.name, peer, ctx.requestHeader.get("authorization"), policy);
+}

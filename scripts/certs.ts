@@ -1,0 +1,119 @@
+// `npm run certs [DIR]`: a local certificate authority and one certificate per
+// service, for mutual TLS between the gateway and its upstreams
+// (docs/security.md). Made with the openssl command-line tool; existing files
+// are kept, so it is safe to run again. `npm start` calls ensureCerts() on
+// first run. `--force` makes everything anew.
+import { execFileSync } from "node:child_process";
+import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** Each service's certificate names it (subject CN = its identity for TLS_ALLOWED_CLIENTS). */
+export const SERVICE_NAMES = ["controller", "fortuna", "gateway"] as const;
+
+export const DEFAULT_CERTS_DIR = "certs";
+
+export interface CertPaths {
+  ca: string;
+  cert: string;
+  key: string;
+}
+
+export const certPaths = (dir: string, service: string): CertPaths => ({
+  ca: join(dir, "ca.crt"),
+  cert: join(dir, `${service}.crt`),
+  key: join(dir, `${service}.key`),
+});
+
+// Long enough to leave running, short enough that a lost key expires:
+// the CA ten years, service certificates 825 days (the CA/Browser Forum's old
+// ceiling, which many TLS stacks still enforce).
+const CA_DAYS = 3650;
+const LEAF_DAYS = 825;
+
+function openssl(args: string[], cwd: string): void {
+  try {
+    execFileSync("openssl", args, { cwd, stdio: ["ignore", "ignore", "pipe"] });
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException & { stderr?: Buffer };
+    if (e.code === "ENOENT") throw new Error("the openssl command is needed to make certificates (Debian: apt-get install openssl)");
+    throw new Error(`openssl ${args[0]} failed: ${e.stderr?.toString().trim() || e.message}`);
+  }
+}
+
+// P-256 keys: small and fast to handshake on a Raspberry Pi, and every gRPC stack speaks them.
+const NEW_KEY = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+
+function makeCa(dir: string): void {
+  openssl(
+    ["req", "-x509", ...NEW_KEY, "-keyout", "ca.key", "-out", "ca.crt", "-days", String(CA_DAYS), "-subj", "/O=LoKey/CN=LoKey local CA",
+      "-addext", "basicConstraints=critical,CA:TRUE,pathlen:0", "-addext", "keyUsage=critical,keyCertSign,cRLSign"],
+    dir,
+  );
+}
+
+function makeLeaf(dir: string, name: string, extraHosts: string[]): void {
+  const hosts = [name, "localhost", ...extraHosts];
+  const san = [...hosts.map((h) => `DNS:${h}`), "IP:127.0.0.1", "IP:::1"].join(",");
+  const ext = `${name}.ext`;
+  writeFileSync(
+    join(dir, ext),
+    [
+      "basicConstraints=critical,CA:FALSE",
+      "keyUsage=critical,digitalSignature",
+      // Each service is a server to some and a client to others.
+      "extendedKeyUsage=serverAuth,clientAuth",
+      `subjectAltName=${san}`,
+    ].join("\n") + "\n",
+  );
+  openssl(["req", "-new", ...NEW_KEY, "-keyout", `${name}.key`, "-out", `${name}.csr`, "-subj", `/O=LoKey/CN=${name}`], dir);
+  openssl(
+    ["x509", "-req", "-in", `${name}.csr`, "-CA", "ca.crt", "-CAkey", "ca.key", "-set_serial", `0x${randomSerial()}`,
+      "-days", String(LEAF_DAYS), "-extfile", ext, "-out", `${name}.crt`],
+    dir,
+  );
+  rmSync(join(dir, `${name}.csr`));
+  rmSync(join(dir, ext));
+}
+
+const randomSerial = () => Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("").replace(/^[89a-f]/, "7");
+
+export interface EnsureOptions {
+  force?: boolean;
+  /** More DNS names for every service certificate (e.g. Kubernetes Service names). */
+  extraHosts?: string[];
+}
+
+/** Makes what is missing under `dir`; returns the names of the files it wrote. */
+export function ensureCerts(dir: string, opts: EnsureOptions = {}): string[] {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const made: string[] = [];
+  const caMissing = !existsSync(join(dir, "ca.crt")) || !existsSync(join(dir, "ca.key"));
+  if (opts.force || caMissing) {
+    makeCa(dir);
+    made.push("ca.crt");
+  }
+  for (const name of SERVICE_NAMES) {
+    const p = certPaths(dir, name);
+    // A new CA invalidates every certificate the old one signed.
+    if (opts.force || caMissing || !existsSync(p.cert) || !existsSync(p.key)) {
+      makeLeaf(dir, name, opts.extraHosts ?? []);
+      made.push(`${name}.crt`);
+    }
+  }
+  for (const name of ["ca.key", ...SERVICE_NAMES.map((n) => `${n}.key`)]) chmodSync(join(dir, name), 0o600);
+  return made;
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const args = process.argv.slice(2);
+  const force = args.includes("--force");
+  const dir = args.find((a) => !a.startsWith("--")) ?? process.env.CERTS_DIR ?? DEFAULT_CERTS_DIR;
+  try {
+    const made = ensureCerts(dir, { force });
+    console.log(made.length ? `wrote ${made.join(", ")} under ${dir}/` : `certificates under ${dir}/ are complete; --force makes new ones`);
+  } catch (err) {
+    console.error(err instanceof Error ? err.message : String(err));
+    process.exit(1);
+  }
+}
