@@ -15,13 +15,18 @@ COPY runtime ./runtime
 COPY controller/src ./controller/src
 COPY fortuna/src ./fortuna/src
 COPY gateway/src ./gateway/src
+# The compose file's one-shot `certs` service runs this (with the openssl CLI below).
+COPY scripts/certs.ts ./scripts/certs.ts
 
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production
+RUN apt-get update && apt-get install -y --no-install-recommends openssl \
+    && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY --from=build /app ./
 # The gateway's database volume mounts here; a fresh named volume takes this ownership.
-RUN mkdir -p /data && chown node:node /data
+# The same holds for the certificates volume the `certs` service fills.
+RUN mkdir -p /data /certs && chown node:node /data /certs
 # Runs as the unprivileged node user; the controller gets the i2c device's
 # group through the compose file (group_add).
 USER node

@@ -1,0 +1,53 @@
+// The compose file as docker-compose resolves it: only the gateway is
+// published, the upstreams sit on an internal network and speak mutual TLS
+// with certificates from the one-shot `certs` service (docs/security.md).
+// Needs Debian's docker-compose (it validates offline and brings PyYAML).
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+
+interface ComposeService {
+  ports?: unknown[];
+  networks?: Record<string, unknown>;
+  environment?: Record<string, string>;
+  volumes?: { source?: string; target: string; read_only?: boolean }[];
+  depends_on?: Record<string, { condition: string }>;
+}
+interface Compose {
+  services: Record<string, ComposeService>;
+  networks: Record<string, { internal?: boolean }>;
+}
+
+function resolved(): Compose | string {
+  const config = spawnSync("docker-compose", ["-f", "docker-compose.yml", "config"], { encoding: "utf8" });
+  if (config.error) return "docker-compose is not installed (Debian package docker-compose)";
+  assert.equal(config.status, 0, config.stderr);
+  const json = spawnSync("python3", ["-c", "import json, sys, yaml; print(json.dumps(yaml.safe_load(sys.stdin)))"], { input: config.stdout, encoding: "utf8" });
+  if (json.status !== 0) return `no PyYAML to read docker-compose's output: ${json.stderr}`;
+  return JSON.parse(json.stdout) as Compose;
+}
+
+test("docker-compose.yml: only the gateway is reachable, upstreams answer it over mutual TLS", (t) => {
+  const c = resolved();
+  if (typeof c === "string") return t.skip(c);
+  const { controller, fortuna, gateway, certs } = c.services;
+  assert.deepEqual(Object.keys(c.services).sort(), ["certs", "controller", "fortuna", "gateway"]);
+  for (const [name, s] of Object.entries(c.services)) if (name !== "gateway") assert.equal(s.ports, undefined, `${name} publishes no port`);
+  assert.equal(gateway.ports?.length, 1);
+  assert.equal(c.networks.upstream.internal, true);
+  for (const [name, s] of [["controller", controller], ["fortuna", fortuna]] as const) {
+    assert.deepEqual(Object.keys(s.networks ?? {}), ["upstream"], `${name} only on the internal network`);
+    const env = s.environment ?? {};
+    assert.equal(env.TLS_CERT_FILE, `/certs/${name}.crt`);
+    assert.equal(env.TLS_KEY_FILE, `/certs/${name}.key`);
+    assert.equal(env.TLS_CLIENT_CA_FILE, "/certs/ca.crt");
+    assert.equal(env.TLS_ALLOWED_CLIENTS, "gateway");
+    assert.ok(s.volumes?.some((v) => v.source === "certs" && v.target === "/certs" && v.read_only), `${name} mounts certs read-only`);
+    assert.equal(s.depends_on?.certs.condition, "service_completed_successfully");
+  }
+  const env = gateway.environment ?? {};
+  assert.equal(env.UPSTREAM_CA_FILE, "/certs/ca.crt");
+  assert.equal(env.UPSTREAM_CERT_FILE, "/certs/gateway.crt");
+  assert.equal(env.UPSTREAM_KEY_FILE, "/certs/gateway.key");
+  assert.ok(certs.volumes?.some((v) => v.source === "certs" && v.target === "/certs" && !v.read_only));
+});
