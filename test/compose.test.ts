@@ -10,13 +10,23 @@ interface ComposeService {
   ports?: unknown[];
   networks?: Record<string, unknown>;
   environment?: Record<string, string>;
-  volumes?: { source?: string; target: string; read_only?: boolean }[];
+  volumes?: (string | { source?: string; target: string; read_only?: boolean })[];
   depends_on?: Record<string, { condition: string }>;
 }
 interface Compose {
   services: Record<string, ComposeService>;
   networks: Record<string, { internal?: boolean }>;
 }
+
+/** A volume entry in either syntax, as { source, target, readOnly }. */
+function mount(v: string | { source?: string; target: string; read_only?: boolean }) {
+  if (typeof v !== "string") return { source: v.source, target: v.target, readOnly: v.read_only === true };
+  const [source, target, mode] = v.split(":");
+  return { source, target, readOnly: mode === "ro" };
+}
+
+const mountsCerts = (s: ComposeService, readOnly: boolean) =>
+  s.volumes?.map(mount).some((v) => v.source === "certs" && v.target === "/certs" && v.readOnly === readOnly) ?? false;
 
 function resolved(): Compose | string {
   const config = spawnSync("docker-compose", ["-f", "docker-compose.yml", "config"], { encoding: "utf8" });
@@ -42,12 +52,13 @@ test("docker-compose.yml: only the gateway is reachable, upstreams answer it ove
     assert.equal(env.TLS_KEY_FILE, `/certs/${name}.key`);
     assert.equal(env.TLS_CLIENT_CA_FILE, "/certs/ca.crt");
     assert.equal(env.TLS_ALLOWED_CLIENTS, "gateway");
-    assert.ok(s.volumes?.some((v) => v.source === "certs" && v.target === "/certs" && v.read_only), `${name} mounts certs read-only`);
+    assert.ok(mountsCerts(s, true), `${name} mounts certs read-only`);
     assert.equal(s.depends_on?.certs.condition, "service_completed_successfully");
   }
   const env = gateway.environment ?? {};
   assert.equal(env.UPSTREAM_CA_FILE, "/certs/ca.crt");
   assert.equal(env.UPSTREAM_CERT_FILE, "/certs/gateway.crt");
   assert.equal(env.UPSTREAM_KEY_FILE, "/certs/gateway.key");
-  assert.ok(certs.volumes?.some((v) => v.source === "certs" && v.target === "/certs" && !v.read_only));
+  assert.ok(mountsCerts(certs, false), "certs writes the volume");
+  assert.ok(mountsCerts(gateway, true), "gateway mounts certs read-only");
 });
