@@ -4,6 +4,7 @@
 import { mkdir } from "node:fs/promises";
 import { ConfigError, type Logger } from "../../../runtime/src/index.js";
 import { FORTUNA_MAX_REQUEST_BYTES, readGatewayEngineConfig, type GatewayEngineConfig } from "./config.js";
+import { requireDiskFor, TRNG_ITEM_BYTES } from "./disk-space.js";
 import { feedFortuna, feedTrng } from "./feeder.js";
 import { createMetrics } from "./metrics.js";
 import { QueueStore } from "./queue-store.js";
@@ -144,7 +145,10 @@ export async function openGatewayEngine(cfg: GatewayEngineConfig, log: Logger): 
     },
 
     getQueueConfig: () => store.queueSizes(),
-    setQueueConfig: (sizes: Partial<QueueSizes>) => guarded(store.setQueueSizes(sizes)),
+    async setQueueConfig(sizes: Partial<QueueSizes>) {
+      await requireDiskFor(cfg.dbPath, store.queueSizes(), sizes, { trng: TRNG_ITEM_BYTES, fortuna: cfg.fortunaItemBytes });
+      return guarded(store.setQueueSizes(sizes));
+    },
     getConsume: () => store.consumeMode(),
     setConsume: (consume: boolean) => guarded(store.setConsumeMode(consume)),
 

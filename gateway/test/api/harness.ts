@@ -1,6 +1,6 @@
 // Starts the gateway API on port 0 over a given engine (the fake by default).
 import { after, before, beforeEach } from "node:test";
-import { silentLogger, startServer, type RunningServer } from "../../../runtime/src/index.js";
+import { silentLogger, startServer, type RunningServer, type ServerOptions } from "../../../runtime/src/index.js";
 import { gatewaySetup, type GatewayAppOptions } from "../../src/app.js";
 import type { GatewayEngine } from "../../src/engine/types.js";
 import { FakeEngine } from "./fake-engine.js";
@@ -13,12 +13,16 @@ export interface Gateway<E extends GatewayEngine> {
   close(): Promise<void>;
 }
 
-export function startGateway(engine?: undefined, opts?: GatewayAppOptions): Promise<Gateway<FakeEngine>>;
-export function startGateway<E extends GatewayEngine>(engine: E, opts?: GatewayAppOptions): Promise<Gateway<E>>;
-export async function startGateway(engine?: GatewayEngine, opts: GatewayAppOptions = {}): Promise<Gateway<GatewayEngine>> {
+/** Server settings a test may add: `security` (e.g. trusted proxies). */
+export type GatewayServerOptions = Pick<ServerOptions, "security">;
+
+export function startGateway(engine?: undefined, opts?: GatewayAppOptions, server?: GatewayServerOptions): Promise<Gateway<FakeEngine>>;
+export function startGateway<E extends GatewayEngine>(engine: E, opts?: GatewayAppOptions, server?: GatewayServerOptions): Promise<Gateway<E>>;
+export async function startGateway(engine?: GatewayEngine, opts: GatewayAppOptions = {}, serverOpts: GatewayServerOptions = {}): Promise<Gateway<GatewayEngine>> {
   const e = engine ?? new FakeEngine();
   const server = await startServer({
     ...gatewaySetup(e, opts),
+    ...serverOpts,
     name: "gateway",
     port: 0,
     host: "127.0.0.1",

@@ -1,5 +1,6 @@
 import { afterEach, describe, test } from "node:test";
 import assert from "node:assert/strict";
+import { Code, ConnectError } from "@connectrpc/connect";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -216,6 +217,16 @@ describe("gateway engine with fake upstreams", () => {
     cleanups.push(() => reopened.close());
     assert.deepEqual(reopened.getQueueConfig(), { trng: 10, fortuna: 20 });
     assert.equal(reopened.getConsume(), false);
+  });
+
+  test("a queue size the database's disk cannot hold is refused with the field named, and nothing changes", async () => {
+    // 10^7 items of 1 MiB would need ~21 TB: no disk this runs on has that free.
+    const { engine } = await setup({ fortunaItemBytes: 1 << 20 });
+    const before = engine.getQueueConfig();
+    await assert.rejects(engine.setQueueConfig({ fortuna: 10_000_000 }), (e: ConnectError) => e.code === Code.InvalidArgument && /^fortuna_queue_size: .*free/.test(e.rawMessage));
+    assert.deepEqual(engine.getQueueConfig(), before);
+    // Shrinking never needs room, and a size that fits is taken.
+    assert.deepEqual(await engine.setQueueConfig({ fortuna: 2, trng: before.trng + 10 }), { fortuna: 2, trng: before.trng + 10 });
   });
 
   test("metrics: the documented gauges are current at scrape time", async () => {
