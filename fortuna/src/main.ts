@@ -25,4 +25,4 @@ await runService("fortuna", 8082, async ({ env, log }) => {
     log.warn("the native AES block generator did not load; using the portable node:crypto path", { reason: nativeBlocksError });
   }
   return { bindings: [fortuna.binding], health: fortuna.health, onClose: () => fortuna.close() };
-});
+}, { defaultHost: "127.0.0.1" }); // only the gateway calls upstreams (docs/security.md)

@@ -5,7 +5,7 @@ import { createHash, type Hash } from "node:crypto";
 
 /** 9.5.2: 32 pools P0..P31. */
 export const POOL_COUNT = 32;
-/** 9.5.2: an event carries 1..32 bytes of data. */
+/** 9.5.6 "AddRandomEvent": an event carries 1..32 bytes of data; longer material is several events. */
 export const MAX_EVENT_BYTES = 32;
 
 export class Pools {

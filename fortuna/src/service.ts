@@ -2,16 +2,14 @@
 // the gateway's stream, the seed document's endpoints, and health.
 // Request limits are the proto's field rules, checked by the runtime before
 // any handler runs, so a bad request never reaches the generator.
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
 import { FortunaService } from "../../gen/lokey/fortuna/v1/fortuna_pb.js";
-import { bind, healthReply, HealthRegistry, silentLogger, type Logger, type ServiceBinding } from "../../runtime/src/index.js";
+import { bind, healthReply, HealthRegistry, peerOf, silentLogger, type Logger, type ServiceBinding } from "../../runtime/src/index.js";
 import { Accumulator } from "./accumulator.js";
+import { firstSeed, type LocalEntropy } from "./first-seed.js";
 import { MAX_REQUEST_BYTES, NotSeededError } from "./generator.js";
 import { SeedHealth } from "./seed-health.js";
-
-/** Event source ids (fortuna.md, "Accumulator": 0..255), one per way seed material arrives. */
-export const SOURCE_SEED_RPC = 0;
-export const SOURCE_AMPLIFY = 1;
+import { MAX_SOURCES, SourceTable } from "./seeders.js";
 
 /** StreamRandom's chunk size when the request leaves it unset (fortuna.proto). */
 export const DEFAULT_CHUNK_BYTES = 65536;
@@ -21,6 +19,10 @@ export interface FortunaOptions {
   maxSeedAgeMs: number;
   /** Amplify's output when no size is given: seed length x this, at most 2^20. */
   amplificationFactor: number;
+  /** Most distinct seeding identities, each its own accumulator source (default 256, all of 0..255). */
+  maxSeeders?: number;
+  /** The local secret in the first key (default: the OS CSPRNG). */
+  entropy?: LocalEntropy;
   now?: () => number;
   health?: HealthRegistry;
   log?: Logger;
@@ -41,6 +43,10 @@ function notSeeded(): ConnectError {
   return new ConnectError("Fortuna is not seeded yet", Code.FailedPrecondition);
 }
 
+function notASeeder(): ConnectError {
+  return new ConnectError("only LoKey services may add seed material to Fortuna", Code.PermissionDenied);
+}
+
 export function createFortuna(opts: FortunaOptions): Fortuna {
   const now = opts.now ?? Date.now;
   const log = opts.log ?? silentLogger;
@@ -48,6 +54,16 @@ export function createFortuna(opts: FortunaOptions): Fortuna {
   const health = opts.health ?? new HealthRegistry();
   const seedHealth = new SeedHealth(acc, health, [FortunaService.typeName], opts.maxSeedAgeMs, now);
   seedHealth.refresh();
+  const sources = new SourceTable(opts.maxSeeders ?? MAX_SOURCES);
+
+  // Who is seeding: the service identity the runtime's ACCESS_SERVICE rule
+  // gave the caller. The runtime refused everyone else before this handler;
+  // checking again keeps the accumulator closed if a rule is ever loosened.
+  const seederOf = (ctx: HandlerContext): string => {
+    const identity = peerOf(ctx).service;
+    if (identity === undefined) throw notASeeder();
+    return identity;
+  };
 
   // Every output path goes through here: reseed check, generation, health upkeep.
   const output = (n: number): Uint8Array => {
@@ -70,36 +86,45 @@ export function createFortuna(opts: FortunaOptions): Fortuna {
         return { data: output(req.size), size: req.size };
       },
 
-      // fortuna.md: the first seed reseeds the generator directly (like a seed
-      // file at start-up) so the service serves at once; later seeds become
-      // events spread over the pools, and this request reseeds when due.
-      seed(req) {
+      // The first seed reseeds the generator at once, so the service serves
+      // as soon as the gateway has seeded it, but never from the caller's
+      // material alone (first-seed.ts). Later seeds become events of the
+      // caller's own source, spread over the pools, and this request reseeds
+      // when the pool rules allow (9.5.5).
+      seed(req, ctx) {
+        const seeder = seederOf(ctx);
         let reseeded: boolean;
         if (!acc.seeded) {
-          acc.seedDirect(Buffer.concat(req.seeds));
+          firstSeed(acc, req.seeds, opts.entropy);
           reseeded = true;
         } else {
-          for (const s of req.seeds) acc.addSeed(SOURCE_SEED_RPC, s);
+          const source = sources.sourceOf(seeder);
+          for (const s of req.seeds) acc.addSeed(source, s);
           reseeded = acc.maybeReseed();
         }
         seedHealth.refresh();
-        log.debug("seeded", { count: req.seeds.length, reseeded });
+        log.debug("seeded", { seeder, count: req.seeds.length, reseeded });
         return { status: reseeded ? "reseeded" : "pooled", count: req.seeds.length, reseeded };
       },
 
-      // A caller's seed only ever enters the pools, where it can add entropy but
-      // not set the state; the output comes from the main generator as usual.
-      // While unseeded nothing is touched: a caller's seed must never be the
-      // generator's only secret.
-      amplify(req) {
+      // A caller's seed only ever enters the pools, as events of the caller's
+      // own source: it can add entropy but not set the state; the output comes
+      // from the main generator as usual. While unseeded nothing is touched:
+      // a caller's seed must never be the generator's only secret.
+      amplify(req, ctx) {
+        const seeder = seederOf(ctx);
         if (!acc.seeded) throw notSeeded();
+        const source = sources.sourceOf(seeder);
         const size = req.size ?? Math.min(req.seed.length * opts.amplificationFactor, MAX_REQUEST_BYTES);
-        acc.addSeed(SOURCE_AMPLIFY, req.seed);
+        acc.addSeed(source, req.seed);
         return { data: output(size), size };
       },
 
-      getInfo() {
+      // Pool 0's fill says when the next reseed is due, which is what a
+      // seeder would time its events by; only callers that may seed see it.
+      getInfo(_req, ctx) {
         const s = acc.stats();
+        const mayInspect = peerOf(ctx).service !== undefined;
         return {
           service: "fortuna",
           seeded: s.seeded,
@@ -107,7 +132,7 @@ export function createFortuna(opts: FortunaOptions): Fortuna {
           lastReseed: rfc3339(s.lastReseedAt),
           bytesGenerated: s.bytesGenerated,
           requestsServed: s.requestsServed,
-          pool0Bytes: BigInt(s.pool0Bytes),
+          pool0Bytes: mayInspect ? BigInt(s.pool0Bytes) : 0n,
           poolCount: s.poolCount,
         };
       },

@@ -2,7 +2,8 @@ import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { Accumulator, MIN_POOL_SIZE, RESEED_INTERVAL_MS } from "../src/accumulator.js";
 import { NotSeededError } from "../src/generator.js";
-import { refPseudoRandom, shad256, type RefState } from "./reference.js";
+import { MAX_EVENT_BYTES, Pools } from "../src/pools.js";
+import { refPseudoRandom, sha256, shad256, type RefState } from "./reference.js";
 
 /** A clock the test moves by hand. */
 function fakeClock(start = 1_700_000_000_000) {
@@ -162,5 +163,36 @@ describe("Accumulator", () => {
     assert.throws(() => acc.addRandomEvent(0, Buffer.alloc(0)), RangeError);
     assert.throws(() => acc.addRandomEvent(0, Buffer.alloc(33)), RangeError);
     assert.equal(acc.stats().pool0Bytes, 0);
+  });
+});
+
+describe("Pools: events of 1..32 bytes (9.5.6)", () => {
+  test("an event of 1 or 32 bytes is taken; 0 or 33 bytes is refused and leaves the pool as it was", () => {
+    assert.equal(MAX_EVENT_BYTES, 32);
+    const pools = new Pools();
+    pools.add(0, 5, Buffer.alloc(1, 1));
+    pools.add(0, 5, Buffer.alloc(32, 2));
+    assert.equal(pools.pool0Bytes, 3 + 34);
+    assert.throws(() => pools.add(0, 5, Buffer.alloc(0)), /event data must be 1..32 bytes, got 0/);
+    assert.throws(() => pools.add(0, 5, Buffer.alloc(33)), /event data must be 1..32 bytes, got 33/);
+    assert.equal(pools.pool0Bytes, 3 + 34);
+    // The pool's content is exactly the two events taken.
+    assert.deepEqual(pools.drain(0), sha256(event(5, Buffer.alloc(1, 1)), event(5, Buffer.alloc(32, 2))));
+  });
+
+  test("a refused event does not move its source on to the next pool", () => {
+    const { acc } = seededAccumulator();
+    assert.throws(() => acc.addRandomEvent(9, Buffer.alloc(33)), RangeError);
+    acc.addRandomEvent(9, Buffer.alloc(32));
+    assert.equal(acc.stats().pool0Bytes, 34, "the source's first event still went to P0");
+  });
+
+  test("seed material longer than 32 bytes becomes several events, none longer than 32", () => {
+    const { acc } = seededAccumulator();
+    // 1024 bytes (the largest seed) -> 32 events of 32 bytes, one in each pool: P0 gets one.
+    acc.addSeed(4, Buffer.alloc(1024, 7));
+    assert.equal(acc.stats().pool0Bytes, 34);
+    acc.addSeed(4, Buffer.alloc(33, 7));
+    assert.equal(acc.stats().pool0Bytes, 68, "the 33rd event wrapped round to P0");
   });
 });

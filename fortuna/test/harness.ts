@@ -1,8 +1,10 @@
 // Starts a real Fortuna server on a loopback port for the service tests, with
 // a clock the test moves by hand (no wall-clock waits or thresholds).
 import { FortunaService } from "../../gen/lokey/fortuna/v1/fortuna_pb.js";
-import { createGrpcClient, silentLogger, startServer, type GrpcClient, type RunningServer } from "../../runtime/src/index.js";
+import { createGrpcClient, silentLogger, startServer, type GrpcClient, type RunningServer, type SecurityConfig } from "../../runtime/src/index.js";
+import type { LocalEntropy } from "../src/first-seed.js";
 import { createFortuna, type Fortuna } from "../src/service.js";
+import type { TestPki } from "./pki.js";
 
 export interface Harness {
   fortuna: Fortuna;
@@ -14,15 +16,39 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export async function startHarness(opts: { maxSeedAgeMs?: number; amplificationFactor?: number; realClock?: boolean } = {}): Promise<Harness> {
+export interface HarnessOptions {
+  maxSeedAgeMs?: number;
+  amplificationFactor?: number;
+  realClock?: boolean;
+  maxSeeders?: number;
+  entropy?: LocalEntropy;
+  /**
+   * Serve mutual TLS with this PKI, as main.ts does with TLS_CERT_FILE,
+   * TLS_KEY_FILE and TLS_CLIENT_CA_FILE (the fortuna certificate, client
+   * certificates checked against the PKI's CA); `grpc` then presents none.
+   */
+  pki?: TestPki;
+  /** TLS_ALLOWED_CLIENTS, with `pki`. */
+  allowedClients?: string[];
+}
+
+export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> {
   let t = Date.UTC(2026, 0, 1);
   const clock = { now: () => (opts.realClock ? Date.now() : t), advance: (ms: number) => void (t += ms) };
+  const allowedClients = opts.allowedClients ?? [];
+  let security: SecurityConfig | undefined;
+  if (opts.pki) {
+    const own = opts.pki.credentials("fortuna");
+    security = { tls: { cert: own.cert, key: own.key, clientCa: opts.pki.ca }, allowedClients };
+  }
   const fortuna = createFortuna({
     maxSeedAgeMs: opts.maxSeedAgeMs ?? 24 * 3600 * 1000,
     amplificationFactor: opts.amplificationFactor ?? 4,
     now: clock.now,
+    maxSeeders: opts.maxSeeders,
+    entropy: opts.entropy,
   });
-  const server = await startServer({
+  const running = await startServer({
     name: "fortuna-test",
     port: 0,
     host: "127.0.0.1",
@@ -30,20 +56,21 @@ export async function startHarness(opts: { maxSeedAgeMs?: number; amplificationF
     bindings: [fortuna.binding],
     health: fortuna.health,
     shutdownTimeoutMs: 2000,
+    security,
     onClose: () => fortuna.close(),
   });
-  const address = `127.0.0.1:${server.port}`;
-  const grpc = createGrpcClient(FortunaService, address);
+  const address = `127.0.0.1:${running.port}`;
+  const grpc = createGrpcClient(FortunaService, address, opts.pki && { tls: { ca: opts.pki.ca } });
   return {
     fortuna,
-    server,
-    base: `http://${address}`,
+    server: running,
+    base: `${security ? "https" : "http"}://${address}`,
     address,
     grpc,
     clock,
     async close() {
       grpc.close();
-      await server.close();
+      await running.close();
     },
   };
 }

@@ -14,7 +14,7 @@ describe("StreamRandom", () => {
   let h: Harness;
   before(async () => {
     h = await startHarness();
-    await h.grpc.seed({ seeds: [Buffer.alloc(32, 1)] });
+    await h.grpc.seed({ seeds: [Buffer.alloc(64, 1)] });
   });
   after(() => h.close());
 
@@ -70,7 +70,7 @@ describe("health follows seed age on its own", () => {
   after(() => h.close());
 
   test("turns NOT_SERVING without any request once the last reseed is older than the bound", async () => {
-    await h.grpc.seed({ seeds: [Buffer.alloc(32, 3)] });
+    await h.grpc.seed({ seeds: [Buffer.alloc(64, 3)] });
     assert.equal(h.fortuna.health.get(""), Status.SERVING);
     // Event-driven: wait for the registry to change, however long the machine takes.
     await new Promise<void>((resolve) => {

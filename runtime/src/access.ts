@@ -41,9 +41,24 @@ function bearerOf(authorization: string | null): string | undefined {
   return m?.[1];
 }
 
+/**
+ * Which LoKey service `peer` is under the ACCESS_SERVICE rule of a port with
+ * `policy`: "cert:<CN>" for an admitted client certificate, "loopback" on a
+ * port without a client CA; undefined when the rule does not admit it. The
+ * runtime records it on every call (Peer.service), so services that tell
+ * callers apart (Fortuna's accumulator sources) apply this rule, not a copy.
+ */
+export function serviceIdentityOf(peer: Peer, policy: AccessPolicy): string | undefined {
+  if (!policy.clientCa) return peer.loopback ? "loopback" : undefined;
+  if (peer.certificate !== "verified") return undefined;
+  const cn = peer.identity ?? "";
+  return policy.allowedClients.length === 0 || policy.allowedClients.includes(cn) ? `cert:${cn}` : undefined;
+}
+
 function authorizeService(name: string, peer: Peer, policy: AccessPolicy): void {
+  if (serviceIdentityOf(peer, policy) !== undefined) return;
+  // Refused: say why, the most basic missing piece first.
   if (!policy.clientCa) {
-    if (peer.loopback) return;
     throw new ConnectError(`${name} is only open to loopback callers on a port without TLS_CLIENT_CA_FILE`, Code.PermissionDenied);
   }
   if (peer.certificate === "none") {
@@ -52,9 +67,7 @@ function authorizeService(name: string, peer: Peer, policy: AccessPolicy): void 
   if (peer.certificate === "rejected") {
     throw new ConnectError(`${name}: client certificate not accepted (${peer.certificateError})`, Code.PermissionDenied);
   }
-  if (policy.allowedClients.length > 0 && !policy.allowedClients.includes(peer.identity ?? "")) {
-    throw new ConnectError(`${name}: client ${JSON.stringify(peer.identity ?? "")} is not in TLS_ALLOWED_CLIENTS`, Code.PermissionDenied);
-  }
+  throw new ConnectError(`${name}: client ${JSON.stringify(peer.identity ?? "")} is not in TLS_ALLOWED_CLIENTS`, Code.PermissionDenied);
 }
 
 function authorizeAdmin(name: string, peer: Peer, authorization: string | null, policy: AccessPolicy): void {

@@ -18,6 +18,8 @@ export interface Peer {
   identity?: string;
   /** Why a presented certificate was not accepted. */
   certificateError?: string;
+  /** The LoKey service this caller is under the port's ACCESS_SERVICE rule (runtime/src/access.ts); undefined: none. */
+  service?: string;
 }
 
 const UNKNOWN_PEER: Peer = { address: "", loopback: false, certificate: "none" };
@@ -92,6 +94,6 @@ export function peerFromRequest(req: NodeRequest, trustedProxies?: BlockList): P
   return { address, loopback, ...certificateOf(req) };
 }
 
-export function peerContextValues(req: NodeRequest, trustedProxies?: BlockList): ContextValues {
-  return createContextValues().set(peerKey, peerFromRequest(req, trustedProxies));
+export function peerContextValues(peer: Peer): ContextValues {
+  return createContextValues().set(peerKey, peer);
 }

@@ -10,10 +10,10 @@ import type { ConnectRouter, HandlerContext, ServiceImpl } from "@connectrpc/con
 import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { Health } from "../../gen/grpc/health/v1/health_pb.js";
 import { healthImpl, HealthRegistry } from "./health.js";
-import { authorize, type AccessPolicy } from "./access.js";
+import { authorize, serviceIdentityOf, type AccessPolicy } from "./access.js";
 import { CorsPolicy } from "./cors.js";
 import { createDualListener, createTlsListener } from "./listener.js";
-import { peerContextValues } from "./peer.js";
+import { peerContextValues, peerFromRequest, type Peer } from "./peer.js";
 import type { SecurityConfig } from "./security-config.js";
 import type { Logger } from "./log.js";
 import { ReflectionIndex, reflectionV1AlphaImpl, reflectionV1Impl, ReflectionV1, ReflectionV1Alpha } from "./reflection.js";
@@ -97,6 +97,12 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
 
   const security = opts.security ?? { allowedClients: [] };
   const policy: AccessPolicy = { clientCa: !!security.tls?.clientCa, allowedClients: security.allowedClients, adminToken: security.adminToken };
+  // Who calls, once per request, with the service identity the port's rule gives it.
+  const peerOfRequest = (req: NodeRequest): Peer => {
+    const peer = peerFromRequest(req, security.trustedProxies);
+    peer.service = serviceIdentityOf(peer, policy);
+    return peer;
+  };
   const bound = opts.bindings.map((b) => {
     const impl: Record<string, BoundHandler> = {};
     for (const m of b.service.methods) {
@@ -108,7 +114,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const reflection = new ReflectionIndex([...bound.map((b) => b.service), Health]);
   const transcoder = new Transcoder(
     bound.flatMap((b) => b.service.methods.filter((m) => b.impl[m.localName]).flatMap((m) => routesOf(m, b.impl[m.localName], b.rest ?? {}))),
-    { maxRequestBytes, shutdownSignal: shutdown.signal, log, trustedProxies: security.trustedProxies },
+    { maxRequestBytes, shutdownSignal: shutdown.signal, log, peerOf: (req) => peerOfRequest(req) },
   );
 
   const connect = connectNodeAdapter({
@@ -119,7 +125,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       router.service(ReflectionV1Alpha, reflectionV1AlphaImpl(reflection));
     },
     readMaxBytes: maxRequestBytes,
-    contextValues: (req) => peerContextValues(req, security.trustedProxies),
+    contextValues: (req) => peerContextValues(peerOfRequest(req)),
     // Compressed requests are still accepted, but answers go out uncompressed:
     // they are mostly random bytes, which gzip only slows down (3-10x on streams).
     compressMinBytes: Number.MAX_SAFE_INTEGER,

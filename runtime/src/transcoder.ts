@@ -9,8 +9,7 @@ import type { HttpRule } from "../../gen/google/api/http_pb.js";
 import { asConnectError, httpStatusOf } from "./errors.js";
 import { messageFromRestJson, restJson, RestBodyError, type BytesEncoding } from "./rest-json.js";
 import type { Logger } from "./log.js";
-import { peerContextValues } from "./peer.js";
-import type { BlockList } from "node:net";
+import { peerContextValues, type Peer } from "./peer.js";
 import { headersOf, parseBody, PayloadTooLarge, queryToJson, readBody, requirePresent, type NodeRequest, type NodeResponse } from "./rest-request.js";
 
 export type { NodeRequest, NodeResponse };
@@ -95,7 +94,8 @@ export interface TranscoderOptions {
   maxRequestBytes: number;
   shutdownSignal: AbortSignal;
   log: Logger;
-  trustedProxies?: BlockList;
+  /** Who calls (the server's one computation, shared with Connect and gRPC). */
+  peerOf: (req: NodeRequest) => Peer;
 }
 
 export class Transcoder {
@@ -159,7 +159,7 @@ export class Transcoder {
       requestSignal: abort.signal,
       shutdownSignal: this.opts.shutdownSignal,
       requestHeader: headersOf(req),
-      contextValues: peerContextValues(req, this.opts.trustedProxies),
+      contextValues: peerContextValues(this.opts.peerOf(req)),
     });
     const render = route.rest.render?.[route.method.localName];
     const output = route.method.output;
@@ -221,8 +221,11 @@ export class Transcoder {
     const ce = asConnectError(err);
     if (ce.code === Code.Internal || ce.code === Code.Unknown) this.opts.log.error("REST handler failed", { error: ce.cause ?? ce });
     // RFC 9110 §11.6.1: a 401 names the scheme that would have worked.
-    const challenge: Record<string, string> = ce.code === Code.Unauthenticated ? { "WWW-Authenticate": 'Bearer realm="lokey"' } : {};
-    sendJson(res, httpStatusOf(ce.code), { error: ce.rawMessage }, challenge);
+    const headers: Record<string, string> = ce.code === Code.Unauthenticated ? { "WWW-Authenticate": 'Bearer realm="lokey"' } : {};
+    // The error's metadata (e.g. Retry-After on RESOURCE_EXHAUSTED) is what
+    // Connect and gRPC send as headers; REST sends it too.
+    ce.metadata.forEach((value, name) => (headers[name] = value));
+    sendJson(res, httpStatusOf(ce.code), { error: ce.rawMessage }, headers);
   }
 }
 

@@ -15,7 +15,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file lokey/fortuna/v1/fortuna.proto.
  */
 export const file_lokey_fortuna_v1_fortuna: GenFile = /*@__PURE__*/
-  fileDesc("Ch5sb2tleS9mb3J0dW5hL3YxL2ZvcnR1bmEucHJvdG8SEGxva2V5LmZvcnR1bmEudjEiTQoTU3RyZWFtUmFuZG9tUmVxdWVzdBInCgpjaHVua19zaXplGAEgASgFQg6qnxkKCAEQgIBAQICABEgAiAEBQg0KC19jaHVua19zaXplIiQKFFN0cmVhbVJhbmRvbVJlc3BvbnNlEgwKBGRhdGEYASABKAwiLQoPR2VuZXJhdGVSZXF1ZXN0EhoKBHNpemUYASABKAVCDKqfGQgIARCAgEAYASIuChBHZW5lcmF0ZVJlc3BvbnNlEgwKBGRhdGEYASABKAwSDAoEc2l6ZRgCIAEoBSIrCgtTZWVkUmVxdWVzdBIcCgVzZWVkcxgBIAMoDEINqp8ZCSABKEAwATiACCI/CgxTZWVkUmVzcG9uc2USDgoGc3RhdHVzGAEgASgJEg0KBWNvdW50GAIgASgFEhAKCHJlc2VlZGVkGAMgASgIIlMKDkFtcGxpZnlSZXF1ZXN0EhkKBHNlZWQYASABKAxCC6qfGQcYATABOIAIEh0KBHNpemUYAiABKAVCCqqfGQYIARCAgEBIAIgBAUIHCgVfc2l6ZSItCg9BbXBsaWZ5UmVzcG9uc2USDAoEZGF0YRgBIAEoDBIMCgRzaXplGAIgASgFIhAKDkdldEluZm9SZXF1ZXN0IrgBCg9HZXRJbmZvUmVzcG9uc2USDwoHc2VydmljZRgBIAEoCRIOCgZzZWVkZWQYAiABKAgSFAoMcmVzZWVkX2NvdW50GAMgASgEEhMKC2xhc3RfcmVzZWVkGAQgASgJEhcKD2J5dGVzX2dlbmVyYXRlZBgFIAEoBBIXCg9yZXF1ZXN0c19zZXJ2ZWQYBiABKAQSEwoLcG9vbDBfYnl0ZXMYByABKAQSEgoKcG9vbF9jb3VudBgIIAEoBSISChBHZXRIZWFsdGhSZXF1ZXN0ImsKEUdldEhlYWx0aFJlc3BvbnNlEg4KBnN0YXR1cxgBIAEoCRIRCgl0aW1lc3RhbXAYAiABKAkSDgoGc2VlZGVkGAMgASgIEhMKC2xhc3RfcmVzZWVkGAQgASgJEg4KBnJlYXNvbhgFIAEoCTLbBAoORm9ydHVuYVNlcnZpY2USXwoMU3RyZWFtUmFuZG9tEiUubG9rZXkuZm9ydHVuYS52MS5TdHJlYW1SYW5kb21SZXF1ZXN0GiYubG9rZXkuZm9ydHVuYS52MS5TdHJlYW1SYW5kb21SZXNwb25zZTABEmQKCEdlbmVyYXRlEiEubG9rZXkuZm9ydHVuYS52MS5HZW5lcmF0ZVJlcXVlc3QaIi5sb2tleS5mb3J0dW5hLnYxLkdlbmVyYXRlUmVzcG9uc2UiEYLT5JMCCxIJL2dlbmVyYXRlElcKBFNlZWQSHS5sb2tleS5mb3J0dW5hLnYxLlNlZWRSZXF1ZXN0Gh4ubG9rZXkuZm9ydHVuYS52MS5TZWVkUmVzcG9uc2UiEILT5JMCCjoBKiIFL3NlZWQSYwoHQW1wbGlmeRIgLmxva2V5LmZvcnR1bmEudjEuQW1wbGlmeVJlcXVlc3QaIS5sb2tleS5mb3J0dW5hLnYxLkFtcGxpZnlSZXNwb25zZSITgtPkkwINOgEqIggvYW1wbGlmeRJdCgdHZXRJbmZvEiAubG9rZXkuZm9ydHVuYS52MS5HZXRJbmZvUmVxdWVzdBohLmxva2V5LmZvcnR1bmEudjEuR2V0SW5mb1Jlc3BvbnNlIg2C0+STAgcSBS9pbmZvEmUKCUdldEhlYWx0aBIiLmxva2V5LmZvcnR1bmEudjEuR2V0SGVhbHRoUmVxdWVzdBojLmxva2V5LmZvcnR1bmEudjEuR2V0SGVhbHRoUmVzcG9uc2UiD4LT5JMCCRIHL2hlYWx0aGIGcHJvdG8z", [file_google_api_annotations, file_lokey_options_v1_options]);
+  fileDesc("Ch5sb2tleS9mb3J0dW5hL3YxL2ZvcnR1bmEucHJvdG8SEGxva2V5LmZvcnR1bmEudjEiTQoTU3RyZWFtUmFuZG9tUmVxdWVzdBInCgpjaHVua19zaXplGAEgASgFQg6qnxkKCAEQgIBAQICABEgAiAEBQg0KC19jaHVua19zaXplIiQKFFN0cmVhbVJhbmRvbVJlc3BvbnNlEgwKBGRhdGEYASABKAwiLQoPR2VuZXJhdGVSZXF1ZXN0EhoKBHNpemUYASABKAVCDKqfGQgIARCAgEAYASIuChBHZW5lcmF0ZVJlc3BvbnNlEgwKBGRhdGEYASABKAwSDAoEc2l6ZRgCIAEoBSIrCgtTZWVkUmVxdWVzdBIcCgVzZWVkcxgBIAMoDEINqp8ZCSABKEAwATiACCI/CgxTZWVkUmVzcG9uc2USDgoGc3RhdHVzGAEgASgJEg0KBWNvdW50GAIgASgFEhAKCHJlc2VlZGVkGAMgASgIIlMKDkFtcGxpZnlSZXF1ZXN0EhkKBHNlZWQYASABKAxCC6qfGQcYATABOIAIEh0KBHNpemUYAiABKAVCCqqfGQYIARCAgEBIAIgBAUIHCgVfc2l6ZSItCg9BbXBsaWZ5UmVzcG9uc2USDAoEZGF0YRgBIAEoDBIMCgRzaXplGAIgASgFIhAKDkdldEluZm9SZXF1ZXN0IrgBCg9HZXRJbmZvUmVzcG9uc2USDwoHc2VydmljZRgBIAEoCRIOCgZzZWVkZWQYAiABKAgSFAoMcmVzZWVkX2NvdW50GAMgASgEEhMKC2xhc3RfcmVzZWVkGAQgASgJEhcKD2J5dGVzX2dlbmVyYXRlZBgFIAEoBBIXCg9yZXF1ZXN0c19zZXJ2ZWQYBiABKAQSEwoLcG9vbDBfYnl0ZXMYByABKAQSEgoKcG9vbF9jb3VudBgIIAEoBSISChBHZXRIZWFsdGhSZXF1ZXN0ImsKEUdldEhlYWx0aFJlc3BvbnNlEg4KBnN0YXR1cxgBIAEoCRIRCgl0aW1lc3RhbXAYAiABKAkSDgoGc2VlZGVkGAMgASgIEhMKC2xhc3RfcmVzZWVkGAQgASgJEg4KBnJlYXNvbhgFIAEoCTLtBAoORm9ydHVuYVNlcnZpY2USZQoMU3RyZWFtUmFuZG9tEiUubG9rZXkuZm9ydHVuYS52MS5TdHJlYW1SYW5kb21SZXF1ZXN0GiYubG9rZXkuZm9ydHVuYS52MS5TdHJlYW1SYW5kb21SZXNwb25zZSIEsJ8ZATABEmgKCEdlbmVyYXRlEiEubG9rZXkuZm9ydHVuYS52MS5HZW5lcmF0ZVJlcXVlc3QaIi5sb2tleS5mb3J0dW5hLnYxLkdlbmVyYXRlUmVzcG9uc2UiFbCfGQGC0+STAgsSCS9nZW5lcmF0ZRJbCgRTZWVkEh0ubG9rZXkuZm9ydHVuYS52MS5TZWVkUmVxdWVzdBoeLmxva2V5LmZvcnR1bmEudjEuU2VlZFJlc3BvbnNlIhSwnxkBgtPkkwIKOgEqIgUvc2VlZBJnCgdBbXBsaWZ5EiAubG9rZXkuZm9ydHVuYS52MS5BbXBsaWZ5UmVxdWVzdBohLmxva2V5LmZvcnR1bmEudjEuQW1wbGlmeVJlc3BvbnNlIhewnxkBgtPkkwINOgEqIggvYW1wbGlmeRJdCgdHZXRJbmZvEiAubG9rZXkuZm9ydHVuYS52MS5HZXRJbmZvUmVxdWVzdBohLmxva2V5LmZvcnR1bmEudjEuR2V0SW5mb1Jlc3BvbnNlIg2C0+STAgcSBS9pbmZvEmUKCUdldEhlYWx0aBIiLmxva2V5LmZvcnR1bmEudjEuR2V0SGVhbHRoUmVxdWVzdBojLmxva2V5LmZvcnR1bmEudjEuR2V0SGVhbHRoUmVzcG9uc2UiD4LT5JMCCRIHL2hlYWx0aGIGcHJvdG8z", [file_google_api_annotations, file_lokey_options_v1_options]);
 
 /**
  * @generated from message lokey.fortuna.v1.StreamRandomRequest
@@ -99,7 +99,8 @@ export const GenerateResponseSchema: GenMessage<GenerateResponse> = /*@__PURE__*
  */
 export type SeedRequest = Message<"lokey.fortuna.v1.SeedRequest"> & {
   /**
-   * Seed material, 1..64 seeds of 1..1024 bytes (hex strings over REST).
+   * Seed material, 1..64 seeds of 1..1024 bytes (hex strings over REST);
+   * the first seed of an unseeded Fortuna at least 64 bytes in all.
    *
    * @generated from field: repeated bytes seeds = 1;
    */
@@ -243,7 +244,8 @@ export type GetInfoResponse = Message<"lokey.fortuna.v1.GetInfoResponse"> & {
   requestsServed: bigint;
 
   /**
-   * Bytes seen by pool 0 since the last reseed.
+   * Bytes seen by pool 0 since the last reseed (when the next reseed is
+   * due), reported only to callers that may call Seed; 0 for everyone else.
    *
    * @generated from field: uint64 pool0_bytes = 7;
    */
@@ -349,7 +351,10 @@ export const FortunaService: GenService<{
     output: typeof GenerateResponseSchema;
   },
   /**
-   * Seed adds seed material (the first seed reseeds the generator at once).
+   * Seed adds seed material, as events of the caller's own accumulator
+   * source. The first seed reseeds the generator at once, together with
+   * Fortuna's own secret entropy, so no caller's seed alone is ever the key;
+   * it must carry at least 64 bytes in all (INVALID_ARGUMENT otherwise).
    *
    * @generated from rpc lokey.fortuna.v1.FortunaService.Seed
    */
@@ -359,7 +364,8 @@ export const FortunaService: GenService<{
     output: typeof SeedResponseSchema;
   },
   /**
-   * Amplify adds one seed, then returns `size` bytes.
+   * Amplify adds one seed (as events of the caller's own source), then
+   * returns `size` bytes. Fails with FAILED_PRECONDITION until seeded.
    *
    * @generated from rpc lokey.fortuna.v1.FortunaService.Amplify
    */

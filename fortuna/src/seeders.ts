@@ -1,0 +1,42 @@
+// Who may put material into Fortuna, and which accumulator source each
+// seeder writes. Fortuna's analysis assumes an attacker may control some
+// sources, never the way the other sources' events are spread: each source
+// walks the pools in its own round robin (Cryptography Engineering 9.5.2,
+// 9.5.6). A source shared by two callers would let one of them choose the
+// pools the other's events land in, so every seeding caller is a source of
+// its own.
+import { Code, ConnectError } from "@connectrpc/connect";
+
+/** 9.5.6 "AddRandomEvent": a source number is one byte, 0..255. */
+export const MAX_SOURCES = 256;
+
+/**
+ * Source numbers by seeder identity, given out in order of first use and
+ * kept for the life of the process. Identities are certificate names the
+ * operator's CA signed (or the one "loopback"), so the table stays small; past
+ * `max` a new identity is refused rather than folded into a shared source,
+ * which would hand the pool schedule of that source to its other members.
+ */
+export class SourceTable {
+  private readonly ids = new Map<string, number>();
+
+  constructor(private readonly max: number = MAX_SOURCES) {
+    if (!Number.isInteger(max) || max < 1 || max > MAX_SOURCES) throw new RangeError(`max must be 1..${MAX_SOURCES}, got ${max}`);
+  }
+
+  get size(): number {
+    return this.ids.size;
+  }
+
+  sourceOf(identity: string): number {
+    let source = this.ids.get(identity);
+    if (source === undefined) {
+      if (this.ids.size >= this.max) {
+        throw new ConnectError(`Fortuna already has ${this.max} seeding identities, each its own entropy source; no source is left for a new one`, Code.ResourceExhausted);
+      }
+      source = this.ids.size;
+      this.ids.set(identity, source);
+    }
+    return source;
+  }
+}
