@@ -13,6 +13,8 @@ const out = join(root, "build", "proto-deps");
 const deps: [string, string, string][] = [
   ["google-proto-files", "google/api/annotations.proto", "google/api/annotations.proto"],
   ["google-proto-files", "google/api/http.proto", "google/api/http.proto"],
+  // google.rpc.RetryInfo, the detail a RESOURCE_EXHAUSTED answer carries (gateway quotas).
+  ["google-proto-files", "google/rpc/error_details.proto", "google/rpc/error_details.proto"],
   ["grpc-health-check", "proto/health/v1/health.proto", "grpc/health/v1/health.proto"],
   ["@grpc/reflection", "build/proto/grpc/reflection/v1/reflection.proto", "grpc/reflection/v1/reflection.proto"],
   ["@grpc/reflection", "build/proto/grpc/reflection/v1alpha/reflection.proto", "grpc/reflection/v1alpha/reflection.proto"],

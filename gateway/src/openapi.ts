@@ -44,6 +44,7 @@ const SUMMARIES: Record<string, string> = {
   getIntegers: "Unbiased integers in [min, max] (rejection sampling)",
   getUuids: "RFC 9562 version 4 UUIDs",
   getBytes: "Random bytes as hex or base64 text",
+  getUsage: "What the caller's quotas leave it now, per source, and who it is counted as",
 };
 
 const ref = (name: string): Schema => ({ $ref: `#/components/schemas/${name}` });
@@ -143,6 +144,15 @@ function documentedResponse(method: DescMethod, schemas: Record<string, Schema>)
 
 // Methods that draw from a queue can find it empty.
 const TAKES_DATA = new Set(["getData", "getIntegers", "getUuids", "getBytes"]);
+// Methods counted against the caller's quotas (gateway/src/quota/), and the one that reports them.
+const QUOTA_METHODS = new Set([...TAKES_DATA, "streamData"]);
+const KNOWS_CALLER = new Set([...QUOTA_METHODS, "getUsage"]);
+
+const QUOTA_HEADERS = {
+  "Retry-After": { description: "Seconds until the request would be admitted (RFC 9110 §10.2.3)", schema: { type: "integer" } },
+  "RateLimit-Policy": { description: 'The source\'s quotas, draft-ietf-httpapi-ratelimit-headers-09, e.g. "trng-requests";q=600;w=60, "trng-bytes";q=32768;qu="content-bytes";w=120', schema: { type: "string" } },
+  RateLimit: { description: 'What is left of each, e.g. "trng-requests";r=598;t=1, "trng-bytes";r=0;t=120 (t: seconds until full again)', schema: { type: "string" } },
+};
 
 export function buildOpenApi(service: DescService = GatewayService): Record<string, unknown> {
   const schemas: Record<string, Schema> = {
@@ -165,12 +175,16 @@ export function buildOpenApi(service: DescService = GatewayService): Record<stri
       }
       if (TAKES_DATA.has(method.localName)) responses["404"] = errorResponse("No data available (nothing was consumed)");
       if (method.localName === "updateQueueConfig") responses["500"] = errorResponse("Failed to update queue configuration");
+      if (QUOTA_METHODS.has(method.localName)) responses["429"] = { ...errorResponse("Over the caller's quota for this source (nothing was consumed)"), headers: QUOTA_HEADERS };
+      if (KNOWS_CALLER.has(method.localName)) responses["401"] = errorResponse("X-API-Key names no key of API_KEYS_FILE");
       const op: Record<string, unknown> = {
         // operationIds are unique: additional bindings get a numbered one.
         operationId: i === 0 ? method.localName : `${method.localName}${i + 1}`,
         summary: SUMMARIES[method.localName] ?? method.name,
         tags: [TAKES_DATA.has(method.localName) || method.localName === "streamData" ? "random" : "gateway"],
         responses,
+        // The key is optional: without one the caller is counted by address.
+        ...(KNOWS_CALLER.has(method.localName) && { security: [{}, { apiKey: [] }] }),
       };
       if (b.body === "*") {
         addMessage(method.input, schemas);
@@ -195,7 +209,10 @@ export function buildOpenApi(service: DescService = GatewayService): Record<stri
     },
     servers: [{ url: "/" }],
     paths,
-    components: { schemas },
+    components: {
+      schemas,
+      securitySchemes: { apiKey: { type: "apiKey", in: "header", name: "X-API-Key", description: "A key of API_KEYS_FILE: quotas count per key instead of per address" } },
+    },
   };
 }
 

@@ -1,7 +1,7 @@
 // GatewayService over a GatewayEngine: the engine deals in bytes, this layer
 // turns them into the documented values, shapes and errors. Field limits are
 // enforced by the runtime from the proto rules before a handler runs.
-import { Code, ConnectError } from "@connectrpc/connect";
+import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
 import {
   Encoding,
   GatewayService,
@@ -10,11 +10,12 @@ import {
   type GetMetricsResponse,
   type StreamDataResponse,
 } from "../../gen/lokey/v1/gateway_pb.js";
-import { bind, invalidArgument, type ServiceBinding } from "../../runtime/src/index.js";
+import { bind, invalidArgument, peerOf, silentLogger, type Logger, type ServiceBinding } from "../../runtime/src/index.js";
 import type { GatewayEngine, QueueStatus, SourceName } from "./engine/types.js";
 import { decodeValues, formatInfo, valuesJson } from "./formats.js";
 import { healthReport, rfc3339 } from "./health.js";
-import { sampleIntegers } from "./integers.js";
+import { candidatesFor, planRange, sampleIntegers } from "./integers.js";
+import { Quotas, type Charge } from "./quota/quotas.js";
 import { UUID_BYTES, uuidsV4 } from "./uuids.js";
 
 export const NO_DATA = "No data available";
@@ -25,6 +26,10 @@ export const DEFAULT_STREAM_CHUNK = 65536;
 export interface GatewayBindingOptions {
   /** Clock for health timestamps (tests). */
   now?: () => Date;
+  /** Per-client quotas on the data methods (main.ts reads them from QUOTA_*); unset: none. */
+  quotas?: Quotas;
+  /** Where config changes are logged. */
+  log?: Logger;
 }
 
 function sourceName(source: Source): SourceName {
@@ -56,22 +61,35 @@ function queueStatus(q: QueueStatus) {
 
 export function createGatewayBinding(engine: GatewayEngine, opts: GatewayBindingOptions = {}): ServiceBinding {
   const now = opts.now ?? (() => new Date());
+  const quotas = opts.quotas ?? Quotas.off();
+  const log = opts.log ?? silentLogger;
 
-  /** All or nothing: the bytes, or NOT_FOUND with nothing consumed. */
-  async function takeAll(source: Source, bytes: number, offsetBytes: number, signal: AbortSignal): Promise<Uint8Array> {
+  /** All or nothing: the bytes, or NOT_FOUND with nothing consumed (and the quota's bytes given back). */
+  async function takeAll(source: Source, bytes: number, offsetBytes: number, signal: AbortSignal, charge: Charge): Promise<Uint8Array> {
     let data: Uint8Array | null;
     try {
       data = await engine.take(sourceName(source), bytes, offsetBytes, signal);
     } catch (err) {
+      charge.refund(bytes);
       // An unreachable Fortuna behind a short queue is, to the caller, the
       // documented "not enough random data" (nothing was consumed); other
       // failures (the database) stay errors.
       if (err instanceof ConnectError && !signal.aborted) throw new ConnectError(NO_DATA, Code.NotFound, undefined, undefined, err);
       throw err;
     }
-    if (!data) throw new ConnectError(NO_DATA, Code.NotFound);
+    if (!data) {
+      charge.refund(bytes);
+      throw new ConnectError(NO_DATA, Code.NotFound);
+    }
     return data;
   }
+
+  /** Every accepted config write leaves a trace: what, from what to what, and who (docs/security.md). */
+  const configChanged = (ctx: HandlerContext, setting: string, from: unknown, to: unknown) =>
+    log.info("config changed", { setting, from, to, client: peerOf(ctx).address });
+
+  /** The quota check, before anything is taken: a refusal consumes nothing. */
+  const admit = (source: Source, bytes: number, ctx: HandlerContext) => quotas.admit(ctx, sourceName(source), bytes);
 
   return bind(
     GatewayService,
@@ -79,7 +97,8 @@ export function createGatewayBinding(engine: GatewayEngine, opts: GatewayBinding
       async getData(req, ctx) {
         const f = formatInfo(req.format);
         if (!f) throw invalidArgument(`format: unknown value ${req.format}`);
-        const data = await takeAll(req.source, req.limit * f.size, req.offset * f.size, ctx.signal);
+        const bytes = req.limit * f.size;
+        const data = await takeAll(req.source, bytes, req.offset * f.size, ctx.signal, admit(req.source, bytes, ctx));
         // REST renders the array straight from `data`; decoding to bigints
         // there too would only be thrown away.
         if (f.binary || ctx.protocolName === "rest") return { format: req.format, data };
@@ -106,10 +125,11 @@ export function createGatewayBinding(engine: GatewayEngine, opts: GatewayBinding
         return { trngQueueSize: BigInt(q.trng), fortunaQueueSize: BigInt(q.fortuna) };
       },
 
-      async updateQueueConfig(req) {
+      async updateQueueConfig(req, ctx) {
         if (req.trngQueueSize === undefined && req.fortunaQueueSize === undefined) {
           throw invalidArgument("at least one of trng_queue_size, fortuna_queue_size is required");
         }
+        const old = engine.getQueueConfig();
         let q;
         try {
           q = await engine.setQueueConfig({
@@ -117,8 +137,11 @@ export function createGatewayBinding(engine: GatewayEngine, opts: GatewayBinding
             ...(req.fortunaQueueSize !== undefined && { fortuna: Number(req.fortunaQueueSize) }),
           });
         } catch (err) {
+          // A size refused up front (the disk cannot hold it) is the caller's to fix.
+          if (err instanceof ConnectError && err.code === Code.InvalidArgument) throw err;
           throw new ConnectError(QUEUE_CONFIG_FAILED, Code.Internal, undefined, undefined, err);
         }
+        configChanged(ctx, "queue sizes", old, q);
         return { trngQueueSize: BigInt(q.trng), fortunaQueueSize: BigInt(q.fortuna) };
       },
 
@@ -126,8 +149,11 @@ export function createGatewayBinding(engine: GatewayEngine, opts: GatewayBinding
         return { consume: engine.getConsume() };
       },
 
-      async updateConsumeConfig(req) {
-        return { consume: await engine.setConsume(req.consume === true) };
+      async updateConsumeConfig(req, ctx) {
+        const old = engine.getConsume();
+        const consume = await engine.setConsume(req.consume === true);
+        configChanged(ctx, "consume", old, consume);
+        return { consume };
       },
 
       async getMetrics() {
@@ -136,19 +162,33 @@ export function createGatewayBinding(engine: GatewayEngine, opts: GatewayBinding
 
       // Pulls the next chunk only when the previous one was taken by the
       // transport, so a slow reader slows consumption instead of buffering.
+      // Each chunk is charged to the quota before it is taken; a caller out
+      // of bytes gets what was taken, then RESOURCE_EXHAUSTED.
       async *streamData(req, ctx) {
         const source = sourceName(req.source);
+        const charge = quotas.admit(ctx, source, 0);
         const chunk = req.chunkSize ?? DEFAULT_STREAM_CHUNK;
         let left = req.maxBytes;
         while (left === undefined || left > 0n) {
-          const want = left === undefined || left > BigInt(chunk) ? chunk : Number(left);
+          let want: number;
+          try {
+            want = charge.upTo(left === undefined || left > BigInt(chunk) ? chunk : Number(left));
+          } catch (err) {
+            // A started REST body can only be cut off (the connection closed):
+            // a turn of the event loop first lets the chunks already yielded
+            // leave, so the caller keeps what it was charged for.
+            await new Promise((resolve) => setImmediate(resolve));
+            throw err;
+          }
           let data: Uint8Array;
           try {
             data = await engine.takeSome(source, want, ctx.signal);
           } catch (err) {
+            charge.refund(want);
             if (ctx.signal.aborted) return;
             throw err;
           }
+          if (data.length < want) charge.refund(want - data.length);
           if (left !== undefined) left -= BigInt(data.length);
           yield { data };
         }
@@ -156,18 +196,32 @@ export function createGatewayBinding(engine: GatewayEngine, opts: GatewayBinding
 
       async getIntegers(req, ctx) {
         if (req.min > req.max) throw invalidArgument(`min (${req.min}) must not exceed max (${req.max})`);
-        const values = await sampleIntegers(req.min, req.max, req.count, (n) => takeAll(req.source, n, 0, ctx.signal));
+        // Admitted for the first batch sampleIntegers draws; the rare second
+        // batch is charged as it is drawn, so an admitted request completes.
+        const plan = planRange(req.min, req.max);
+        let prepaid = plan.bytes === 0 ? 0 : candidatesFor(plan, req.count) * plan.bytes;
+        const charge = admit(req.source, prepaid, ctx);
+        const values = await sampleIntegers(req.min, req.max, req.count, (n) => {
+          charge.extra(n - Math.min(n, prepaid));
+          prepaid -= Math.min(n, prepaid);
+          return takeAll(req.source, n, 0, ctx.signal, charge);
+        });
         return { values };
       },
 
       async getUuids(req, ctx) {
-        return { uuids: uuidsV4(await takeAll(req.source, req.count * UUID_BYTES, 0, ctx.signal)) };
+        const bytes = req.count * UUID_BYTES;
+        return { uuids: uuidsV4(await takeAll(req.source, bytes, 0, ctx.signal, admit(req.source, bytes, ctx))) };
       },
 
       async getBytes(req, ctx) {
         const encoding = req.encoding === Encoding.BASE64 ? Encoding.BASE64 : Encoding.HEX;
-        const data = Buffer.from(await takeAll(req.source, req.length, 0, ctx.signal));
+        const data = Buffer.from(await takeAll(req.source, req.length, 0, ctx.signal, admit(req.source, req.length, ctx)));
         return { data: data.toString(encoding === Encoding.HEX ? "hex" : "base64"), encoding };
+      },
+
+      getUsage(_req, ctx) {
+        return quotas.usage(ctx);
       },
     },
     {

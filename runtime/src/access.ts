@@ -70,13 +70,16 @@ function authorizeService(name: string, peer: Peer, policy: AccessPolicy): void 
   throw new ConnectError(`${name}: client ${JSON.stringify(peer.identity ?? "")} is not in TLS_ALLOWED_CLIENTS`, Code.PermissionDenied);
 }
 
+const BEARER_CHALLENGE = { "WWW-Authenticate": 'Bearer realm="lokey"' };
+
 function authorizeAdmin(name: string, peer: Peer, authorization: string | null, policy: AccessPolicy): void {
   if (!policy.adminToken) {
     if (peer.loopback) return;
     throw new ConnectError(`${name} needs ADMIN_TOKEN to be configured, or a call from this machine`, Code.PermissionDenied);
   }
   const given = bearerOf(authorization);
-  if (given === undefined) throw new ConnectError(`${name} requires Authorization: Bearer <admin token>`, Code.Unauthenticated);
+  // RFC 9110 §11.6.1: a 401 names the scheme that would have worked.
+  if (given === undefined) throw new ConnectError(`${name} requires Authorization: Bearer <admin token>`, Code.Unauthenticated, BEARER_CHALLENGE);
   if (!tokenMatches(given, policy.adminToken)) throw new ConnectError(`${name}: the admin token is wrong`, Code.PermissionDenied);
 }
 

@@ -220,8 +220,7 @@ export class Transcoder {
     }
     const ce = asConnectError(err);
     if (ce.code === Code.Internal || ce.code === Code.Unknown) this.opts.log.error("REST handler failed", { error: ce.cause ?? ce });
-    // RFC 9110 §11.6.1: a 401 names the scheme that would have worked.
-    const headers: Record<string, string> = ce.code === Code.Unauthenticated ? { "WWW-Authenticate": 'Bearer realm="lokey"' } : {};
+    const headers: Record<string, string> = {};
     // The error's metadata (e.g. Retry-After on RESOURCE_EXHAUSTED) is what
     // Connect and gRPC send as headers; REST sends it too.
     ce.metadata.forEach((value, name) => (headers[name] = value));

@@ -7,6 +7,7 @@ import { BlockList } from "node:net";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport, createGrpcTransport } from "@connectrpc/connect-node";
 import { GatewayService } from "../../../gen/lokey/v1/gateway_pb.js";
+import { createLogger } from "../../../runtime/src/index.js";
 import { startGateway, type Gateway } from "./harness.js";
 import type { FakeEngine } from "./fake-engine.js";
 
@@ -23,8 +24,10 @@ async function putConsume(g: Gateway<FakeEngine>, consume: boolean, headers: Rec
 
 describe("with ADMIN_TOKEN", () => {
   let g: Gateway<FakeEngine>;
+  const lines: Record<string, unknown>[] = [];
   before(async () => {
-    g = await startGateway(undefined, {}, { security: { allowedClients: [], adminToken: Buffer.from(TOKEN) } });
+    const log = createLogger("gateway", { write: (l) => lines.push(JSON.parse(l)) });
+    g = await startGateway(undefined, { log }, { security: { allowedClients: [], adminToken: Buffer.from(TOKEN) } });
   });
   after(() => g.close());
   beforeEach(() => {
@@ -42,10 +45,25 @@ describe("with ADMIN_TOKEN", () => {
     assert.equal(g.engine.consume, true);
     const queue = await fetch(`${g.base}/api/v1/config/queue`, { method: "PUT", body: JSON.stringify({ trng_queue_size: 50 }) });
     assert.equal(queue.status, 401);
+    assert.deepEqual(lines.filter((l) => l.msg === "config changed"), [], "refused writes change nothing and log no change");
     const right = await putConsume(g, false, { Authorization: `Bearer ${TOKEN}` });
     assert.equal(right.status, 200);
     assert.deepEqual(right.body, { consume: false });
     assert.equal(g.engine.consume, false);
+  });
+
+  test("every accepted change is logged with the old and new value and the client's address", async () => {
+    lines.length = 0;
+    const auth = { Authorization: `Bearer ${TOKEN}` };
+    assert.equal((await putConsume(g, false, auth)).status, 200);
+    const before = g.engine.getQueueConfig();
+    const queue = await fetch(`${g.base}/api/v1/config/queue`, { method: "PUT", headers: auth, body: JSON.stringify({ trng_queue_size: 50 }) });
+    assert.equal(queue.status, 200);
+    const changes = lines.filter((l) => l.msg === "config changed").map(({ setting, from, to, client }) => ({ setting, from, to, client }));
+    assert.deepEqual(changes, [
+      { setting: "consume", from: true, to: false, client: "127.0.0.1" },
+      { setting: "queue sizes", from: before, to: { ...before, trng: 50 }, client: "127.0.0.1" },
+    ]);
   });
 
   test("even a loopback caller needs the token once one is configured", async () => {

@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file lokey/v1/gateway.proto.
  */
 export const file_lokey_v1_gateway: GenFile = /*@__PURE__*/
-  fileDesc("ChZsb2tleS92MS9nYXRld2F5LnByb3RvEghsb2tleS52MSKeAQoOR2V0RGF0YVJlcXVlc3QSKAoGZm9ybWF0GAEgASgOMhAubG9rZXkudjEuRm9ybWF0QgaqnxkCGAESGwoFbGltaXQYAiABKAVCDKqfGQgIARCgjQYYARIbCgZvZmZzZXQYAyABKAVCC6qfGQcIABCAwtcvEigKBnNvdXJjZRgEIAEoDjIQLmxva2V5LnYxLlNvdXJjZUIGqp8ZAhgBInEKD0dldERhdGFSZXNwb25zZRIgCgZmb3JtYXQYASABKA4yEC5sb2tleS52MS5Gb3JtYXQSDAoEZGF0YRgCIAEoDBIVCg1zaWduZWRfdmFsdWVzGAMgAygSEhcKD3Vuc2lnbmVkX3ZhbHVlcxgEIAMoBCISChBHZXRIZWFsdGhSZXF1ZXN0ImAKEUdldEhlYWx0aFJlc3BvbnNlEg4KBnN0YXR1cxgBIAEoCRIRCgl0aW1lc3RhbXAYAiABKAkSKAoHZGV0YWlscxgDIAEoCzIXLmxva2V5LnYxLkhlYWx0aERldGFpbHMiUwoNSGVhbHRoRGV0YWlscxILCgNhcGkYASABKAgSEgoKY29udHJvbGxlchgCIAEoCBIPCgdmb3J0dW5hGAMgASgIEhAKCGRhdGFiYXNlGAQgASgIIhIKEEdldFN0YXR1c1JlcXVlc3QijAEKEUdldFN0YXR1c1Jlc3BvbnNlEiMKBHRybmcYASABKAsyFS5sb2tleS52MS5RdWV1ZVN0YXR1cxImCgdmb3J0dW5hGAIgASgLMhUubG9rZXkudjEuUXVldWVTdGF0dXMSKgoIZGF0YWJhc2UYAyABKAsyGC5sb2tleS52MS5EYXRhYmFzZVN0YXR1cyLyAQoLUXVldWVTdGF0dXMSFQoNcG9sbGluZ19jb3VudBgBIAEoBBIVCg1xdWV1ZV9jdXJyZW50GAIgASgEEhYKDnF1ZXVlX2NhcGFjaXR5GAMgASgEEhgKEHF1ZXVlX3BlcmNlbnRhZ2UYBCABKAESFQoNcXVldWVfZHJvcHBlZBgFIAEoBBIWCg5jb25zdW1lZF9jb3VudBgGIAEoBBIYChB1bmNvbnN1bWVkX2NvdW50GAcgASgEEhcKD3RvdGFsX2dlbmVyYXRlZBgIIAEoBBIOCgZvcmlnaW4YCSABKAkSEQoJY29ubmVjdGVkGAogASgIIkYKDkRhdGFiYXNlU3RhdHVzEhIKCnNpemVfYnl0ZXMYASABKAQSEgoKc2l6ZV9odW1hbhgCIAEoCRIMCgRwYXRoGAMgASgJIhcKFUdldFF1ZXVlQ29uZmlnUmVxdWVzdCJNChZHZXRRdWV1ZUNvbmZpZ1Jlc3BvbnNlEhcKD3RybmdfcXVldWVfc2l6ZRgBIAEoAxIaChJmb3J0dW5hX3F1ZXVlX3NpemUYAiABKAMingEKGFVwZGF0ZVF1ZXVlQ29uZmlnUmVxdWVzdBIpCg90cm5nX3F1ZXVlX3NpemUYASABKANCC6qfGQcIARCAreIESACIAQESLAoSZm9ydHVuYV9xdWV1ZV9zaXplGAIgASgDQguqnxkHCAEQgK3iBEgBiAEBQhIKEF90cm5nX3F1ZXVlX3NpemVCFQoTX2ZvcnR1bmFfcXVldWVfc2l6ZSJQChlVcGRhdGVRdWV1ZUNvbmZpZ1Jlc3BvbnNlEhcKD3RybmdfcXVldWVfc2l6ZRgBIAEoAxIaChJmb3J0dW5hX3F1ZXVlX3NpemUYAiABKAMiGQoXR2V0Q29uc3VtZUNvbmZpZ1JlcXVlc3QiKwoYR2V0Q29uc3VtZUNvbmZpZ1Jlc3BvbnNlEg8KB2NvbnN1bWUYASABKAgiRgoaVXBkYXRlQ29uc3VtZUNvbmZpZ1JlcXVlc3QSHAoHY29uc3VtZRgBIAEoCEIGqp8ZAhgBSACIAQFCCgoIX2NvbnN1bWUiLgobVXBkYXRlQ29uc3VtZUNvbmZpZ1Jlc3BvbnNlEg8KB2NvbnN1bWUYASABKAgiEwoRR2V0TWV0cmljc1JlcXVlc3QiOAoSR2V0TWV0cmljc1Jlc3BvbnNlEhQKDGNvbnRlbnRfdHlwZRgBIAEoCRIMCgR0ZXh0GAIgASgJIqoBChFTdHJlYW1EYXRhUmVxdWVzdBIoCgZzb3VyY2UYASABKA4yEC5sb2tleS52MS5Tb3VyY2VCBqqfGQIYARIlCgltYXhfYnl0ZXMYAiABKANCDaqfGQkIARCAgICAgCBIAIgBARInCgpjaHVua19zaXplGAMgASgFQg6qnxkKCAEQgIBAQICABEgBiAEBQgwKCl9tYXhfYnl0ZXNCDQoLX2NodW5rX3NpemUiIgoSU3RyZWFtRGF0YVJlc3BvbnNlEgwKBGRhdGEYASABKAwidQoSR2V0SW50ZWdlcnNSZXF1ZXN0EigKBnNvdXJjZRgBIAEoDjIQLmxva2V5LnYxLlNvdXJjZUIGqp8ZAhgBEgsKA21pbhgCIAEoEhILCgNtYXgYAyABKBISGwoFY291bnQYBCABKAVCDKqfGQgIARCgjQYYASIlChNHZXRJbnRlZ2Vyc1Jlc3BvbnNlEg4KBnZhbHVlcxgBIAMoEiJXCg9HZXRVdWlkc1JlcXVlc3QSKAoGc291cmNlGAEgASgOMhAubG9rZXkudjEuU291cmNlQgaqnxkCGAESGgoFY291bnQYAiABKAVCC6qfGQcIARCQThgBIiEKEEdldFV1aWRzUmVzcG9uc2USDQoFdXVpZHMYASADKAkifwoPR2V0Qnl0ZXNSZXF1ZXN0EigKBnNvdXJjZRgBIAEoDjIQLmxva2V5LnYxLlNvdXJjZUIGqp8ZAhgBEhwKBmxlbmd0aBgCIAEoBUIMqp8ZCAgBEKCNBhgBEiQKCGVuY29kaW5nGAMgASgOMhIubG9rZXkudjEuRW5jb2RpbmciRgoQR2V0Qnl0ZXNSZXNwb25zZRIMCgRkYXRhGAEgASgJEiQKCGVuY29kaW5nGAIgASgOMhIubG9rZXkudjEuRW5jb2RpbmcqRQoGU291cmNlEhYKElNPVVJDRV9VTlNQRUNJRklFRBAAEg8KC1NPVVJDRV9UUk5HEAESEgoOU09VUkNFX0ZPUlRVTkEQAirFAQoGRm9ybWF0EhYKEkZPUk1BVF9VTlNQRUNJRklFRBAAEg8KC0ZPUk1BVF9JTlQ4EAESEAoMRk9STUFUX0lOVDE2EAISEAoMRk9STUFUX0lOVDMyEAMSEAoMRk9STUFUX0lOVDY0EAQSEAoMRk9STUFUX1VJTlQ4EAUSEQoNRk9STUFUX1VJTlQxNhAGEhEKDUZPUk1BVF9VSU5UMzIQBxIRCg1GT1JNQVRfVUlOVDY0EAgSEQoNRk9STUFUX0JJTkFSWRAJKksKCEVuY29kaW5nEhgKFEVOQ09ESU5HX1VOU1BFQ0lGSUVEEAASEAoMRU5DT0RJTkdfSEVYEAESEwoPRU5DT0RJTkdfQkFTRTY0EAIymQoKDkdhdGV3YXlTZXJ2aWNlElcKB0dldERhdGESGC5sb2tleS52MS5HZXREYXRhUmVxdWVzdBoZLmxva2V5LnYxLkdldERhdGFSZXNwb25zZSIXgtPkkwIROgEqIgwvYXBpL3YxL2RhdGESZwoJR2V0SGVhbHRoEhoubG9rZXkudjEuR2V0SGVhbHRoUmVxdWVzdBobLmxva2V5LnYxLkdldEhlYWx0aFJlc3BvbnNlIiGC0+STAhtaCRIHL2hlYWx0aBIOL2FwaS92MS9oZWFsdGgSXAoJR2V0U3RhdHVzEhoubG9rZXkudjEuR2V0U3RhdHVzUmVxdWVzdBobLmxva2V5LnYxLkdldFN0YXR1c1Jlc3BvbnNlIhaC0+STAhASDi9hcGkvdjEvc3RhdHVzEnEKDkdldFF1ZXVlQ29uZmlnEh8ubG9rZXkudjEuR2V0UXVldWVDb25maWdSZXF1ZXN0GiAubG9rZXkudjEuR2V0UXVldWVDb25maWdSZXNwb25zZSIcgtPkkwIWEhQvYXBpL3YxL2NvbmZpZy9xdWV1ZRJ9ChFVcGRhdGVRdWV1ZUNvbmZpZxIiLmxva2V5LnYxLlVwZGF0ZVF1ZXVlQ29uZmlnUmVxdWVzdBojLmxva2V5LnYxLlVwZGF0ZVF1ZXVlQ29uZmlnUmVzcG9uc2UiH4LT5JMCGToBKhoUL2FwaS92MS9jb25maWcvcXVldWUSeQoQR2V0Q29uc3VtZUNvbmZpZxIhLmxva2V5LnYxLkdldENvbnN1bWVDb25maWdSZXF1ZXN0GiIubG9rZXkudjEuR2V0Q29uc3VtZUNvbmZpZ1Jlc3BvbnNlIh6C0+STAhgSFi9hcGkvdjEvY29uZmlnL2NvbnN1bWUShQEKE1VwZGF0ZUNvbnN1bWVDb25maWcSJC5sb2tleS52MS5VcGRhdGVDb25zdW1lQ29uZmlnUmVxdWVzdBolLmxva2V5LnYxLlVwZGF0ZUNvbnN1bWVDb25maWdSZXNwb25zZSIhgtPkkwIbOgEqGhYvYXBpL3YxL2NvbmZpZy9jb25zdW1lEmwKCkdldE1ldHJpY3MSGy5sb2tleS52MS5HZXRNZXRyaWNzUmVxdWVzdBocLmxva2V5LnYxLkdldE1ldHJpY3NSZXNwb25zZSIjgtPkkwIdWhESDy9hcGkvdjEvbWV0cmljcxIIL21ldHJpY3MSYQoKU3RyZWFtRGF0YRIbLmxva2V5LnYxLlN0cmVhbURhdGFSZXF1ZXN0GhwubG9rZXkudjEuU3RyZWFtRGF0YVJlc3BvbnNlIhaC0+STAhASDi9hcGkvdjEvc3RyZWFtMAESZwoLR2V0SW50ZWdlcnMSHC5sb2tleS52MS5HZXRJbnRlZ2Vyc1JlcXVlc3QaHS5sb2tleS52MS5HZXRJbnRlZ2Vyc1Jlc3BvbnNlIhuC0+STAhU6ASoiEC9hcGkvdjEvaW50ZWdlcnMSWwoIR2V0VXVpZHMSGS5sb2tleS52MS5HZXRVdWlkc1JlcXVlc3QaGi5sb2tleS52MS5HZXRVdWlkc1Jlc3BvbnNlIhiC0+STAhI6ASoiDS9hcGkvdjEvdXVpZHMSWwoIR2V0Qnl0ZXMSGS5sb2tleS52MS5HZXRCeXRlc1JlcXVlc3QaGi5sb2tleS52MS5HZXRCeXRlc1Jlc3BvbnNlIhiC0+STAhI6ASoiDS9hcGkvdjEvYnl0ZXNiBnByb3RvMw", [file_google_api_annotations, file_lokey_options_v1_options]);
+  fileDesc("ChZsb2tleS92MS9nYXRld2F5LnByb3RvEghsb2tleS52MSKeAQoOR2V0RGF0YVJlcXVlc3QSKAoGZm9ybWF0GAEgASgOMhAubG9rZXkudjEuRm9ybWF0QgaqnxkCGAESGwoFbGltaXQYAiABKAVCDKqfGQgIARCgjQYYARIbCgZvZmZzZXQYAyABKAVCC6qfGQcIABCAwtcvEigKBnNvdXJjZRgEIAEoDjIQLmxva2V5LnYxLlNvdXJjZUIGqp8ZAhgBInEKD0dldERhdGFSZXNwb25zZRIgCgZmb3JtYXQYASABKA4yEC5sb2tleS52MS5Gb3JtYXQSDAoEZGF0YRgCIAEoDBIVCg1zaWduZWRfdmFsdWVzGAMgAygSEhcKD3Vuc2lnbmVkX3ZhbHVlcxgEIAMoBCISChBHZXRIZWFsdGhSZXF1ZXN0ImAKEUdldEhlYWx0aFJlc3BvbnNlEg4KBnN0YXR1cxgBIAEoCRIRCgl0aW1lc3RhbXAYAiABKAkSKAoHZGV0YWlscxgDIAEoCzIXLmxva2V5LnYxLkhlYWx0aERldGFpbHMiUwoNSGVhbHRoRGV0YWlscxILCgNhcGkYASABKAgSEgoKY29udHJvbGxlchgCIAEoCBIPCgdmb3J0dW5hGAMgASgIEhAKCGRhdGFiYXNlGAQgASgIIhIKEEdldFN0YXR1c1JlcXVlc3QijAEKEUdldFN0YXR1c1Jlc3BvbnNlEiMKBHRybmcYASABKAsyFS5sb2tleS52MS5RdWV1ZVN0YXR1cxImCgdmb3J0dW5hGAIgASgLMhUubG9rZXkudjEuUXVldWVTdGF0dXMSKgoIZGF0YWJhc2UYAyABKAsyGC5sb2tleS52MS5EYXRhYmFzZVN0YXR1cyLyAQoLUXVldWVTdGF0dXMSFQoNcG9sbGluZ19jb3VudBgBIAEoBBIVCg1xdWV1ZV9jdXJyZW50GAIgASgEEhYKDnF1ZXVlX2NhcGFjaXR5GAMgASgEEhgKEHF1ZXVlX3BlcmNlbnRhZ2UYBCABKAESFQoNcXVldWVfZHJvcHBlZBgFIAEoBBIWCg5jb25zdW1lZF9jb3VudBgGIAEoBBIYChB1bmNvbnN1bWVkX2NvdW50GAcgASgEEhcKD3RvdGFsX2dlbmVyYXRlZBgIIAEoBBIOCgZvcmlnaW4YCSABKAkSEQoJY29ubmVjdGVkGAogASgIIkYKDkRhdGFiYXNlU3RhdHVzEhIKCnNpemVfYnl0ZXMYASABKAQSEgoKc2l6ZV9odW1hbhgCIAEoCRIMCgRwYXRoGAMgASgJIhcKFUdldFF1ZXVlQ29uZmlnUmVxdWVzdCJNChZHZXRRdWV1ZUNvbmZpZ1Jlc3BvbnNlEhcKD3RybmdfcXVldWVfc2l6ZRgBIAEoAxIaChJmb3J0dW5hX3F1ZXVlX3NpemUYAiABKAMingEKGFVwZGF0ZVF1ZXVlQ29uZmlnUmVxdWVzdBIpCg90cm5nX3F1ZXVlX3NpemUYASABKANCC6qfGQcIARCAreIESACIAQESLAoSZm9ydHVuYV9xdWV1ZV9zaXplGAIgASgDQguqnxkHCAEQgK3iBEgBiAEBQhIKEF90cm5nX3F1ZXVlX3NpemVCFQoTX2ZvcnR1bmFfcXVldWVfc2l6ZSJQChlVcGRhdGVRdWV1ZUNvbmZpZ1Jlc3BvbnNlEhcKD3RybmdfcXVldWVfc2l6ZRgBIAEoAxIaChJmb3J0dW5hX3F1ZXVlX3NpemUYAiABKAMiGQoXR2V0Q29uc3VtZUNvbmZpZ1JlcXVlc3QiKwoYR2V0Q29uc3VtZUNvbmZpZ1Jlc3BvbnNlEg8KB2NvbnN1bWUYASABKAgiRgoaVXBkYXRlQ29uc3VtZUNvbmZpZ1JlcXVlc3QSHAoHY29uc3VtZRgBIAEoCEIGqp8ZAhgBSACIAQFCCgoIX2NvbnN1bWUiLgobVXBkYXRlQ29uc3VtZUNvbmZpZ1Jlc3BvbnNlEg8KB2NvbnN1bWUYASABKAgiEwoRR2V0TWV0cmljc1JlcXVlc3QiOAoSR2V0TWV0cmljc1Jlc3BvbnNlEhQKDGNvbnRlbnRfdHlwZRgBIAEoCRIMCgR0ZXh0GAIgASgJIqoBChFTdHJlYW1EYXRhUmVxdWVzdBIoCgZzb3VyY2UYASABKA4yEC5sb2tleS52MS5Tb3VyY2VCBqqfGQIYARIlCgltYXhfYnl0ZXMYAiABKANCDaqfGQkIARCAgICAgCBIAIgBARInCgpjaHVua19zaXplGAMgASgFQg6qnxkKCAEQgIBAQICABEgBiAEBQgwKCl9tYXhfYnl0ZXNCDQoLX2NodW5rX3NpemUiIgoSU3RyZWFtRGF0YVJlc3BvbnNlEgwKBGRhdGEYASABKAwidQoSR2V0SW50ZWdlcnNSZXF1ZXN0EigKBnNvdXJjZRgBIAEoDjIQLmxva2V5LnYxLlNvdXJjZUIGqp8ZAhgBEgsKA21pbhgCIAEoEhILCgNtYXgYAyABKBISGwoFY291bnQYBCABKAVCDKqfGQgIARCgjQYYASIlChNHZXRJbnRlZ2Vyc1Jlc3BvbnNlEg4KBnZhbHVlcxgBIAMoEiJXCg9HZXRVdWlkc1JlcXVlc3QSKAoGc291cmNlGAEgASgOMhAubG9rZXkudjEuU291cmNlQgaqnxkCGAESGgoFY291bnQYAiABKAVCC6qfGQcIARCQThgBIiEKEEdldFV1aWRzUmVzcG9uc2USDQoFdXVpZHMYASADKAkifwoPR2V0Qnl0ZXNSZXF1ZXN0EigKBnNvdXJjZRgBIAEoDjIQLmxva2V5LnYxLlNvdXJjZUIGqp8ZAhgBEhwKBmxlbmd0aBgCIAEoBUIMqp8ZCAgBEKCNBhgBEiQKCGVuY29kaW5nGAMgASgOMhIubG9rZXkudjEuRW5jb2RpbmciRgoQR2V0Qnl0ZXNSZXNwb25zZRIMCgRkYXRhGAEgASgJEiQKCGVuY29kaW5nGAIgASgOMhIubG9rZXkudjEuRW5jb2RpbmciEQoPR2V0VXNhZ2VSZXF1ZXN0IoABChBHZXRVc2FnZVJlc3BvbnNlEg4KBmNsaWVudBgBIAEoCRIPCgdsaW1pdGVkGAIgASgIEiMKBHRybmcYAyABKAsyFS5sb2tleS52MS5Tb3VyY2VVc2FnZRImCgdmb3J0dW5hGAQgASgLMhUubG9rZXkudjEuU291cmNlVXNhZ2UifgoLU291cmNlVXNhZ2USJQoIcmVxdWVzdHMYASABKAsyEy5sb2tleS52MS5BbGxvd2FuY2USIgoFYnl0ZXMYAiABKAsyEy5sb2tleS52MS5BbGxvd2FuY2USFgoJYml0c19sZWZ0GAMgASgESACIAQFCDAoKX2JpdHNfbGVmdCJQCglBbGxvd2FuY2USDAoEbGVmdBgBIAEoBBINCgVidXJzdBgCIAEoBBISCgpwZXJfbWludXRlGAMgASgEEhIKCmZ1bGxfaW5fbXMYBCABKAQqRQoGU291cmNlEhYKElNPVVJDRV9VTlNQRUNJRklFRBAAEg8KC1NPVVJDRV9UUk5HEAESEgoOU09VUkNFX0ZPUlRVTkEQAirFAQoGRm9ybWF0EhYKEkZPUk1BVF9VTlNQRUNJRklFRBAAEg8KC0ZPUk1BVF9JTlQ4EAESEAoMRk9STUFUX0lOVDE2EAISEAoMRk9STUFUX0lOVDMyEAMSEAoMRk9STUFUX0lOVDY0EAQSEAoMRk9STUFUX1VJTlQ4EAUSEQoNRk9STUFUX1VJTlQxNhAGEhEKDUZPUk1BVF9VSU5UMzIQBxIRCg1GT1JNQVRfVUlOVDY0EAgSEQoNRk9STUFUX0JJTkFSWRAJKksKCEVuY29kaW5nEhgKFEVOQ09ESU5HX1VOU1BFQ0lGSUVEEAASEAoMRU5DT0RJTkdfSEVYEAESEwoPRU5DT0RJTkdfQkFTRTY0EAIy/AoKDkdhdGV3YXlTZXJ2aWNlElcKB0dldERhdGESGC5sb2tleS52MS5HZXREYXRhUmVxdWVzdBoZLmxva2V5LnYxLkdldERhdGFSZXNwb25zZSIXgtPkkwIROgEqIgwvYXBpL3YxL2RhdGESZwoJR2V0SGVhbHRoEhoubG9rZXkudjEuR2V0SGVhbHRoUmVxdWVzdBobLmxva2V5LnYxLkdldEhlYWx0aFJlc3BvbnNlIiGC0+STAhtaCRIHL2hlYWx0aBIOL2FwaS92MS9oZWFsdGgSXAoJR2V0U3RhdHVzEhoubG9rZXkudjEuR2V0U3RhdHVzUmVxdWVzdBobLmxva2V5LnYxLkdldFN0YXR1c1Jlc3BvbnNlIhaC0+STAhASDi9hcGkvdjEvc3RhdHVzEnEKDkdldFF1ZXVlQ29uZmlnEh8ubG9rZXkudjEuR2V0UXVldWVDb25maWdSZXF1ZXN0GiAubG9rZXkudjEuR2V0UXVldWVDb25maWdSZXNwb25zZSIcgtPkkwIWEhQvYXBpL3YxL2NvbmZpZy9xdWV1ZRKBAQoRVXBkYXRlUXVldWVDb25maWcSIi5sb2tleS52MS5VcGRhdGVRdWV1ZUNvbmZpZ1JlcXVlc3QaIy5sb2tleS52MS5VcGRhdGVRdWV1ZUNvbmZpZ1Jlc3BvbnNlIiOwnxkCgtPkkwIZOgEqGhQvYXBpL3YxL2NvbmZpZy9xdWV1ZRJ5ChBHZXRDb25zdW1lQ29uZmlnEiEubG9rZXkudjEuR2V0Q29uc3VtZUNvbmZpZ1JlcXVlc3QaIi5sb2tleS52MS5HZXRDb25zdW1lQ29uZmlnUmVzcG9uc2UiHoLT5JMCGBIWL2FwaS92MS9jb25maWcvY29uc3VtZRKJAQoTVXBkYXRlQ29uc3VtZUNvbmZpZxIkLmxva2V5LnYxLlVwZGF0ZUNvbnN1bWVDb25maWdSZXF1ZXN0GiUubG9rZXkudjEuVXBkYXRlQ29uc3VtZUNvbmZpZ1Jlc3BvbnNlIiWwnxkCgtPkkwIbOgEqGhYvYXBpL3YxL2NvbmZpZy9jb25zdW1lEmwKCkdldE1ldHJpY3MSGy5sb2tleS52MS5HZXRNZXRyaWNzUmVxdWVzdBocLmxva2V5LnYxLkdldE1ldHJpY3NSZXNwb25zZSIjgtPkkwIdWhESDy9hcGkvdjEvbWV0cmljcxIIL21ldHJpY3MSYQoKU3RyZWFtRGF0YRIbLmxva2V5LnYxLlN0cmVhbURhdGFSZXF1ZXN0GhwubG9rZXkudjEuU3RyZWFtRGF0YVJlc3BvbnNlIhaC0+STAhASDi9hcGkvdjEvc3RyZWFtMAESZwoLR2V0SW50ZWdlcnMSHC5sb2tleS52MS5HZXRJbnRlZ2Vyc1JlcXVlc3QaHS5sb2tleS52MS5HZXRJbnRlZ2Vyc1Jlc3BvbnNlIhuC0+STAhU6ASoiEC9hcGkvdjEvaW50ZWdlcnMSWwoIR2V0VXVpZHMSGS5sb2tleS52MS5HZXRVdWlkc1JlcXVlc3QaGi5sb2tleS52MS5HZXRVdWlkc1Jlc3BvbnNlIhiC0+STAhI6ASoiDS9hcGkvdjEvdXVpZHMSWwoIR2V0Qnl0ZXMSGS5sb2tleS52MS5HZXRCeXRlc1JlcXVlc3QaGi5sb2tleS52MS5HZXRCeXRlc1Jlc3BvbnNlIhiC0+STAhI6ASoiDS9hcGkvdjEvYnl0ZXMSWAoIR2V0VXNhZ2USGS5sb2tleS52MS5HZXRVc2FnZVJlcXVlc3QaGi5sb2tleS52MS5HZXRVc2FnZVJlc3BvbnNlIhWC0+STAg8SDS9hcGkvdjEvdXNhZ2ViBnByb3RvMw", [file_google_api_annotations, file_lokey_options_v1_options]);
 
 /**
  * @generated from message lokey.v1.GetDataRequest
@@ -683,6 +683,135 @@ export const GetBytesResponseSchema: GenMessage<GetBytesResponse> = /*@__PURE__*
   messageDesc(file_lokey_v1_gateway, 26);
 
 /**
+ * @generated from message lokey.v1.GetUsageRequest
+ */
+export type GetUsageRequest = Message<"lokey.v1.GetUsageRequest"> & {
+};
+
+/**
+ * Describes the message lokey.v1.GetUsageRequest.
+ * Use `create(GetUsageRequestSchema)` to create a new message.
+ */
+export const GetUsageRequestSchema: GenMessage<GetUsageRequest> = /*@__PURE__*/
+  messageDesc(file_lokey_v1_gateway, 27);
+
+/**
+ * @generated from message lokey.v1.GetUsageResponse
+ */
+export type GetUsageResponse = Message<"lokey.v1.GetUsageResponse"> & {
+  /**
+   * Who the caller is counted as: "key:<name>" for an X-API-Key from
+   * API_KEYS_FILE, else "address:<client address>" (IPv6: its /64 prefix).
+   *
+   * @generated from field: string client = 1;
+   */
+  client: string;
+
+  /**
+   * Whether any quota applies to the caller (false: a loopback caller exempt
+   * by QUOTA_EXEMPT_LOOPBACK, or every limit off).
+   *
+   * @generated from field: bool limited = 2;
+   */
+  limited: boolean;
+
+  /**
+   * @generated from field: lokey.v1.SourceUsage trng = 3;
+   */
+  trng?: SourceUsage | undefined;
+
+  /**
+   * @generated from field: lokey.v1.SourceUsage fortuna = 4;
+   */
+  fortuna?: SourceUsage | undefined;
+};
+
+/**
+ * Describes the message lokey.v1.GetUsageResponse.
+ * Use `create(GetUsageResponseSchema)` to create a new message.
+ */
+export const GetUsageResponseSchema: GenMessage<GetUsageResponse> = /*@__PURE__*/
+  messageDesc(file_lokey_v1_gateway, 28);
+
+/**
+ * SourceUsage is what one source's quotas leave the caller.
+ *
+ * @generated from message lokey.v1.SourceUsage
+ */
+export type SourceUsage = Message<"lokey.v1.SourceUsage"> & {
+  /**
+   * Requests; unset when requests to this source are not limited.
+   *
+   * @generated from field: lokey.v1.Allowance requests = 1;
+   */
+  requests?: Allowance | undefined;
+
+  /**
+   * Random bytes; unset when bytes from this source are not limited.
+   *
+   * @generated from field: lokey.v1.Allowance bytes = 2;
+   */
+  bytes?: Allowance | undefined;
+
+  /**
+   * bytes.left * 8, as RANDOM.ORG's bitsLeft; unset when bytes are not limited.
+   *
+   * @generated from field: optional uint64 bits_left = 3;
+   */
+  bitsLeft?: bigint | undefined;
+};
+
+/**
+ * Describes the message lokey.v1.SourceUsage.
+ * Use `create(SourceUsageSchema)` to create a new message.
+ */
+export const SourceUsageSchema: GenMessage<SourceUsage> = /*@__PURE__*/
+  messageDesc(file_lokey_v1_gateway, 29);
+
+/**
+ * Allowance is one token bucket: it holds at most `burst` units and refills
+ * at `per_minute`; a request is refused while it holds too few.
+ *
+ * @generated from message lokey.v1.Allowance
+ */
+export type Allowance = Message<"lokey.v1.Allowance"> & {
+  /**
+   * Units usable now.
+   *
+   * @generated from field: uint64 left = 1;
+   */
+  left: bigint;
+
+  /**
+   * The most the bucket holds: what can be used at once.
+   *
+   * @generated from field: uint64 burst = 2;
+   */
+  burst: bigint;
+
+  /**
+   * Units added per minute.
+   *
+   * @generated from field: uint64 per_minute = 3;
+   */
+  perMinute: bigint;
+
+  /**
+   * Milliseconds until `left` is back at `burst`.
+   *
+   * @generated from field: uint64 full_in_ms = 4;
+   */
+  fullInMs: bigint;
+};
+
+/**
+ * Describes the message lokey.v1.Allowance.
+ * Use `create(AllowanceSchema)` to create a new message.
+ */
+export const AllowanceSchema: GenMessage<Allowance> = /*@__PURE__*/
+  messageDesc(file_lokey_v1_gateway, 30);
+
+/**
  * Source names a queue.
  *
  * @generated from enum lokey.v1.Source
@@ -936,6 +1065,17 @@ export const GatewayService: GenService<{
     methodKind: "unary";
     input: typeof GetBytesRequestSchema;
     output: typeof GetBytesResponseSchema;
+  },
+  /**
+   * GetUsage tells the caller what its quotas leave it now, per source, and
+   * who it is counted as (an API key's name, or its address). It uses no quota.
+   *
+   * @generated from rpc lokey.v1.GatewayService.GetUsage
+   */
+  getUsage: {
+    methodKind: "unary";
+    input: typeof GetUsageRequestSchema;
+    output: typeof GetUsageResponseSchema;
   },
 }> = /*@__PURE__*/
   serviceDesc(file_lokey_v1_gateway, 0);
