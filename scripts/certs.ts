@@ -4,7 +4,8 @@
 // are kept, so it is safe to run again. `npm start` calls ensureCerts() on
 // first run. `--force` makes everything anew.
 import { execFileSync } from "node:child_process";
-import { chmodSync, existsSync, mkdirSync, rmSync, writeFileSync } from "node:fs";
+import { X509Certificate } from "node:crypto";
+import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -78,6 +79,15 @@ function makeLeaf(dir: string, name: string, extraHosts: string[]): void {
 
 const randomSerial = () => Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("").replace(/^[89a-f]/, "7");
 
+function signedBy(certFile: string, ca: X509Certificate): boolean {
+  if (!existsSync(certFile)) return false;
+  try {
+    return new X509Certificate(readFileSync(certFile)).verify(ca.publicKey);
+  } catch {
+    return false;
+  }
+}
+
 export interface EnsureOptions {
   force?: boolean;
   /** More DNS names for every service certificate (e.g. Kubernetes Service names). */
@@ -93,10 +103,12 @@ export function ensureCerts(dir: string, opts: EnsureOptions = {}): string[] {
     makeCa(dir);
     made.push("ca.crt");
   }
+  const ca = new X509Certificate(readFileSync(join(dir, "ca.crt")));
   for (const name of SERVICE_NAMES) {
     const p = certPaths(dir, name);
-    // A new CA invalidates every certificate the old one signed.
-    if (opts.force || caMissing || !existsSync(p.cert) || !existsSync(p.key)) {
+    // A new CA invalidates every certificate the old one signed (also one
+    // left behind by a run that stopped half way).
+    if (opts.force || caMissing || !signedBy(p.cert, ca) || !existsSync(p.key)) {
       makeLeaf(dir, name, opts.extraHosts ?? []);
       made.push(`${name}.crt`);
     }

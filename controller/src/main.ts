@@ -2,6 +2,7 @@
 // Environment (see config.ts): TRNG_DEVICE=auto|i2c|emulator|os (auto),
 // TRNG_REQUIRE_HARDWARE (false), FORCE_CONFIG (false), I2C_BUS_NUMBER (1),
 // I2C_ADDRESS (0x60), I2C_CLOCK_HZ (100000), TRNG_POLL_INTERVAL_MS (0 = back-to-back).
+import { ControllerService } from "../../gen/lokey/controller/v1/controller_pb.js";
 import { HealthRegistry, runService } from "../../runtime/src/index.js";
 import { readControllerConfig } from "./config.js";
 import { Harvester } from "./harvester.js";
@@ -24,4 +25,4 @@ await runService("controller", 8081, async ({ env, log }) => {
       await source.close();
     },
   };
-}, { defaultHost: "127.0.0.1" }); // only the gateway calls upstreams (docs/security.md)
+}, { defaultHost: "127.0.0.1", services: [ControllerService] }); // only the gateway calls upstreams (docs/security.md)

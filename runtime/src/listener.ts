@@ -45,8 +45,8 @@ export function createTlsListener(tls: TlsFiles, handler: (req: Http2ServerReque
       cert: tls.cert,
       key: tls.key,
       ...(tls.clientCa && { ca: tls.clientCa, requestCert: true, rejectUnauthorized: false }),
+      // Node then offers ALPN h2 and http/1.1 itself.
       allowHTTP1: true,
-      ALPNProtocols: ["h2", "http/1.1"],
       minVersion: "TLSv1.2",
     },
     handler,

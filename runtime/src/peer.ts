@@ -70,27 +70,39 @@ function certificateOf(req: NodeRequest): Pick<Peer, "certificate" | "identity" 
   return { certificate: "verified", identity: Array.isArray(cn) ? cn[0] : cn };
 }
 
-/** X-Forwarded-For from the right: the first hop that is not a trusted proxy is the client. */
-function forwardedClient(header: string | string[] | undefined, trusted: BlockList): string | undefined {
+/**
+ * X-Forwarded-For from the right: the first hop that is not a trusted proxy is
+ * the client. `local`: the client and every proxy after it were reached over
+ * loopback. Each hop is the address the next proxy saw, so a loopback entry
+ * means that proxy's machine: this one only if every proxy is on it.
+ */
+function forwardedClient(header: string | string[] | undefined, trusted: BlockList): { address: string; local: boolean } | undefined {
   const hops = (Array.isArray(header) ? header.join(",") : header ?? "")
     .split(",")
     .map((s) => plainAddress(s.trim()))
     .filter(Boolean);
+  let local = true;
   for (let i = hops.length - 1; i >= 0; i--) {
     if (isIP(hops[i]) === 0) return undefined; // garbage: fall back to the socket
-    if (!inList(trusted, hops[i])) return hops[i];
+    local &&= isLoopbackAddress(hops[i]);
+    if (!inList(trusted, hops[i])) return { address: hops[i], local };
   }
-  return hops[0];
+  return hops.length > 0 ? { address: hops[0], local } : undefined;
 }
 
 export function peerFromRequest(req: NodeRequest, trustedProxies?: BlockList): Peer {
   const socketAddress = plainAddress(req.socket?.remoteAddress ?? "");
-  let address = socketAddress;
-  if (trustedProxies && inList(trustedProxies, socketAddress)) {
-    address = forwardedClient(req.headers["x-forwarded-for"], trustedProxies) ?? socketAddress;
-  }
   const forwards = FORWARDING_HEADERS.some((h) => req.headers[h] !== undefined);
-  const loopback = isLoopbackAddress(address) && (address !== socketAddress || !forwards);
+  let address = socketAddress;
+  let loopback = isLoopbackAddress(socketAddress) && !forwards;
+  if (trustedProxies && inList(trustedProxies, socketAddress)) {
+    const client = forwardedClient(req.headers["x-forwarded-for"], trustedProxies);
+    if (client) {
+      address = client.address;
+      // A proxy elsewhere reporting 127.0.0.1 speaks of its own machine, not ours.
+      loopback = isLoopbackAddress(socketAddress) && client.local;
+    }
+  }
   return { address, loopback, ...certificateOf(req) };
 }
 

@@ -1,6 +1,7 @@
 // Process entry for a service: read configuration once (failing fast with the
 // variable's name), start the server, and shut down gracefully on signals.
 import { ConfigError, EnvReader, readCommonConfig, type CommonConfig } from "./config.js";
+import type { DescService } from "@bufbuild/protobuf";
 import { Access, accessOf } from "./access.js";
 import { createLogger, type Logger } from "./log.js";
 import { isLoopbackHost } from "./peer.js";
@@ -19,15 +20,20 @@ export type ServiceSetup = Omit<ServerOptions, "port" | "host" | "log" | "name" 
 export interface RunOptions {
   /** Where to listen when HOST is unset: upstreams default to loopback, the public gateway to every interface. */
   defaultHost?: string;
+  /**
+   * The services the process will serve, so that a HOST their access rules
+   * forbid stops it before build() opens devices or databases.
+   */
+  services?: DescService[];
 }
 
 /**
  * Methods only other services may call need a port that proves who calls:
  * off loopback that means mutual TLS, or the service does not start.
  */
-function requireCallerIdentity(setup: ServiceSetup, host: string, security: SecurityConfig): void {
+function requireCallerIdentity(services: DescService[], host: string, security: SecurityConfig): void {
   if (isLoopbackHost(host) || security.tls?.clientCa) return;
-  const guarded = setup.bindings.flatMap((b) => b.service.methods.filter((m) => accessOf(m) === Access.SERVICE).map((m) => m.name));
+  const guarded = services.flatMap((s) => s.methods.filter((m) => accessOf(m) === Access.SERVICE).map((m) => m.name));
   if (guarded.length === 0) return;
   throw new ConfigError(
     "HOST",
@@ -48,8 +54,9 @@ export async function runService(
     const common = readCommonConfig(env, defaultPort, opts.defaultHost);
     log = createLogger(name, { level: common.logLevel });
     const security = readSecurityConfig(env);
+    requireCallerIdentity(opts.services ?? [], common.host, security);
     const setup = await build({ env, common, log });
-    requireCallerIdentity(setup, common.host, security);
+    requireCallerIdentity(setup.bindings.map((b) => b.service), common.host, security);
     const server = await startServer({
       ...setup,
       security,

@@ -5,16 +5,21 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { X509Certificate } from "node:crypto";
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { request as httpsRequest } from "node:https";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { create } from "@bufbuild/protobuf";
-import { createClient } from "@connectrpc/connect";
+import { Code, createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
 import { Health, HealthCheckResponse_ServingStatus as Status } from "../../gen/grpc/health/v1/health_pb.js";
 import { ServerReflection, ServerReflectionRequestSchema } from "../../gen/grpc/reflection/v1/reflection_pb.js";
+import { ControllerService } from "../../gen/lokey/controller/v1/controller_pb.js";
+import { FortunaService } from "../../gen/lokey/fortuna/v1/fortuna_pb.js";
+import { createGrpcClient } from "../../runtime/src/index.js";
 import { freePort } from "../../runtime/test/net.js";
+import { assertCode, firstOf, type ClientCreds } from "../../runtime/test/tls-helpers.js";
 
 // Liveness bounds, not performance targets: generous for a loaded 2-core machine.
 const STARTUP_BOUND_MS = 90_000;
@@ -147,10 +152,44 @@ describe("npm start", () => {
     }
   });
 
+  test("the certificates were made under CERTS_DIR on first run, and the upstreams serve TLS only", async () => {
+    assert.match(output, /made certificates for mutual TLS under .* \(ca\.crt, controller\.crt, fortuna\.crt, gateway\.crt\)/);
+    const ca = new X509Certificate(readFileSync(join(certsDir(), "ca.crt")));
+    for (const name of ["controller", "fortuna", "gateway"]) {
+      assert.ok(existsSync(join(certsDir(), `${name}.key`)), `${name}.key`);
+      assert.ok(new X509Certificate(readFileSync(join(certsDir(), `${name}.crt`))).checkIssued(ca), `${name}.crt`);
+    }
+    for (const name of ["controller", "fortuna"] as const) {
+      assert.match(output, new RegExp(`"service":"${name}","msg":"listening","port":${services[name].port},"tls":true,"clientCertificates":true`));
+      await assert.rejects(fetch(`${base(services[name].port)}/health`), `plain HTTP answered on ${name}'s port`);
+    }
+  });
+
+  test("a local client without a certificate is refused Seed, StreamSamples and Generate; with the gateway's it is served", async () => {
+    const ca = tlsOptions().ca;
+    const own = (name: string): ClientCreds => ({ ca, cert: readFileSync(join(certsDir(), `${name}.crt`)), key: readFileSync(join(certsDir(), `${name}.key`)) });
+    const fortuna = (tls: ClientCreds) => createGrpcClient(FortunaService, `127.0.0.1:${services.fortuna.port}`, { tls });
+    const controller = (tls: ClientCreds) => createGrpcClient(ControllerService, `127.0.0.1:${services.controller.port}`, { tls });
+    const clients = [fortuna({ ca }), controller({ ca }), fortuna(own("gateway")), controller(own("gateway"))] as const;
+    const [anonFortuna, anonController, gwFortuna, gwController] = clients;
+    const seeds = [new Uint8Array(64).fill(9)];
+    try {
+      await assertCode(anonFortuna.seed({ seeds }), Code.Unauthenticated, /Seed requires a client certificate/);
+      await assertCode(anonController.generate({ count: 1 }), Code.Unauthenticated, /Generate requires a client certificate/);
+      await assertCode(firstOf(anonController.streamSamples({})), Code.Unauthenticated, /StreamSamples requires a client certificate/);
+      assert.equal((await gwFortuna.seed({ seeds })).count, 1);
+      assert.equal((await gwController.generate({ count: 1 })).data[0].length, 32);
+      assert.equal((await firstOf(gwController.streamSamples({}))).data.length, 32);
+    } finally {
+      for (const c of clients) c.close();
+    }
+  });
+
   test("Ctrl-C stops all three", async () => {
     stack.kill("SIGINT");
     const code = await Promise.race([exited, new Promise<"timeout">((r) => setTimeout(() => r("timeout"), STOP_BOUND_MS))]);
     assert.equal(code, 0, `exit ${code}; output:\n${output.slice(-3000)}`);
-    for (const svc of Object.values(services)) await assert.rejects(fetch(`${base(svc.port)}/health`));
+    // Each port in the protocol it spoke, so a refusal means nobody listens.
+    for (const svc of Object.values(services)) await assert.rejects(httpsOrHttpGet(`${base(svc.port, svc.tls)}/health`), /ECONNREFUSED|fetch failed/);
   });
 });
