@@ -17,6 +17,7 @@ COPY fortuna/src ./fortuna/src
 COPY gateway/src ./gateway/src
 # The compose file's one-shot `certs` service runs this (with the openssl CLI below).
 COPY scripts/certs.ts ./scripts/certs.ts
+COPY scripts/healthcheck.mjs ./scripts/healthcheck.mjs
 
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production
@@ -31,4 +32,8 @@ RUN mkdir -p /data /certs && chown node:node /data /certs
 # group through the compose file (group_add).
 USER node
 ENV SERVICE=gateway
+# gRPC health of the service on its own port (scripts/healthcheck.mjs): a
+# gateway turns unhealthy when its database or every upstream is gone, Fortuna
+# while unseeded, the controller while its entropy tests fail.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 CMD ["node", "scripts/healthcheck.mjs"]
 CMD ["sh", "-c", "exec node --import tsx ${SERVICE}/src/main.ts"]

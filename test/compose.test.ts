@@ -7,6 +7,10 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 
 interface ComposeService {
+  devices?: string[];
+  group_add?: (string | number)[];
+  mem_limit?: string | number;
+  logging?: { driver: string; options?: Record<string, string> };
   ports?: unknown[];
   networks?: Record<string, unknown>;
   environment?: Record<string, string>;
@@ -28,8 +32,9 @@ function mount(v: string | { source?: string; target: string; read_only?: boolea
 const mountsCerts = (s: ComposeService, readOnly: boolean) =>
   s.volumes?.map(mount).some((v) => v.source === "certs" && v.target === "/certs" && v.readOnly === readOnly) ?? false;
 
-function resolved(): Compose | string {
-  const config = spawnSync("docker-compose", ["-f", "docker-compose.yml", "config"], { encoding: "utf8" });
+function resolved(...overrides: string[]): Compose | string {
+  const files = ["docker-compose.yml", ...overrides].flatMap((f) => ["-f", f]);
+  const config = spawnSync("docker-compose", [...files, "config"], { encoding: "utf8", env: { ...process.env, I2C_GID: "4242" } });
   if (config.error) return "docker-compose is not installed (Debian package docker-compose)";
   assert.equal(config.status, 0, config.stderr);
   const json = spawnSync("python3", ["-c", "import json, sys, yaml; print(json.dumps(yaml.safe_load(sys.stdin)))"], { input: config.stdout, encoding: "utf8" });
@@ -61,4 +66,22 @@ test("docker-compose.yml: only the gateway is reachable, upstreams answer it ove
   assert.equal(env.UPSTREAM_KEY_FILE, "/certs/gateway.key");
   assert.ok(mountsCerts(certs, false), "certs writes the volume");
   assert.ok(mountsCerts(gateway, true), "gateway mounts certs read-only");
+});
+
+test("docker-compose.yml needs no chip; docker-compose.chip.yml adds the device with the configured i2c group", (t) => {
+  const base = resolved();
+  if (typeof base === "string") return t.skip(base);
+  for (const [name, s] of Object.entries(base.services)) {
+    assert.equal(s.devices, undefined, `${name} needs no device`);
+    assert.equal(s.logging?.driver, "json-file", `${name} logs rotate`);
+    assert.ok(s.logging?.options?.["max-size"] && s.logging.options["max-file"], `${name} log size bounded`);
+    if (name !== "certs") assert.ok(s.mem_limit, `${name} has a memory limit`);
+  }
+  const chip = resolved("docker-compose.chip.yml");
+  if (typeof chip === "string") return t.skip(chip);
+  const c = chip.services.controller;
+  assert.deepEqual(c.devices, ["/dev/i2c-1:/dev/i2c-1"]);
+  assert.deepEqual(c.group_add?.map(String), ["4242"]);
+  assert.equal(c.environment?.TRNG_REQUIRE_HARDWARE, "true");
+  for (const name of ["fortuna", "gateway"]) assert.equal(chip.services[name].devices, undefined);
 });
