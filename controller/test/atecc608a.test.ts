@@ -60,16 +60,16 @@ describe("CRC-16 and packets", () => {
 });
 
 describe("emulator protocol, byte for byte", () => {
-  test("asleep until the wake pulse; the 0x00 write fails; then 04 11 33 43", async () => {
+  test("asleep until the wake pulse; the general-call write fails; then 04 11 33 43", async () => {
     const emu = new Atecc608aEmulator({ timing: "fast" });
     const buf = Buffer.alloc(4);
     await assert.rejects(emu.i2cRead(0x60, 4, buf), (e) => isNack(e));
-    await assert.rejects(emu.i2cWrite(0x00, 1, Buffer.from([0])), (e: NodeJS.ErrnoException) => e.code === "EREMOTEIO");
+    await assert.rejects(emu.i2cWrite(0x00, 1, Buffer.from([0x01])), (e: NodeJS.ErrnoException) => e.code === "EREMOTEIO");
     await emu.i2cRead(0x60, 4, buf);
     assert.equal(hex(buf), "04113343");
   });
 
-  test("at 400 kHz the 0x00 write is too short a low pulse (< tWLO) and the chip stays asleep", async () => {
+  test("at 400 kHz the general-call address is too short a low pulse (< tWLO) and the chip stays asleep", async () => {
     const { emu, chip } = fastPair({ clockHz: 400_000 });
     await assert.rejects(chip.wake(), NoResponseError);
     assert.equal(emu.state, "sleep");
@@ -77,7 +77,7 @@ describe("emulator protocol, byte for byte", () => {
 
   test("a command with a bad CRC is answered with status 0xFF", async () => {
     const emu = new Atecc608aEmulator({ timing: "fast" });
-    await emu.i2cWrite(0, 1, Buffer.from([0])).catch(() => undefined);
+    await emu.i2cWrite(0, 1, Buffer.from([0x01])).catch(() => undefined);
     await emu.i2cRead(0x60, 4, Buffer.alloc(4));
     const packet = Buffer.from(encodeCommand({ opcode: OP_RANDOM, param1: 0, param2: 0 }));
     packet[packet.length - 1] ^= 0xff;
@@ -88,10 +88,10 @@ describe("emulator protocol, byte for byte", () => {
     assert.equal(emu.stats.badCrcCommands, 1);
   });
 
-  test("NACKs while a command executes, for the datasheet's maximum time", async () => {
+  test("NACKs while a command executes, for its execution time", async () => {
     const clock = new VirtualClock();
     const emu = new Atecc608aEmulator({ timing: "datasheet", clock, configured: true });
-    await emu.i2cWrite(0, 1, Buffer.from([0])).catch(() => undefined);
+    await emu.i2cWrite(0, 1, Buffer.from([0x01])).catch(() => undefined);
     clock.advance(1.5);
     await emu.i2cRead(0x60, 4, Buffer.alloc(4));
     const packet = Buffer.from(encodeCommand({ opcode: OP_RANDOM, param1: 0, param2: 0 }));
@@ -107,7 +107,7 @@ describe("emulator protocol, byte for byte", () => {
   test("a command that would outlive the watchdog is answered 0xEE; then the chip falls asleep", async () => {
     const clock = new VirtualClock();
     const emu = new Atecc608aEmulator({ timing: "datasheet", clock, configured: true });
-    await emu.i2cWrite(0, 1, Buffer.from([0])).catch(() => undefined);
+    await emu.i2cWrite(0, 1, Buffer.from([0x01])).catch(() => undefined);
     clock.advance(WATCHDOG_MS - 10);
     const packet = Buffer.from(encodeCommand({ opcode: OP_RANDOM, param1: 0, param2: 0 }));
     await emu.i2cWrite(0x60, packet.length, packet);

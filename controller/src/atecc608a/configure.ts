@@ -1,11 +1,17 @@
 // One-time, irreversible configuration as the seed design describes it: check
-// the lock state; only when forced, write the TLS template to bytes 16..127 in
-// 4-byte words (skipping the read-only ones), lock the config zone against the
-// CRC of what the chip holds, and verify. Every step is logged as an audit trail.
+// the lock state (a lock byte other than 0x55 counts as locked: protocol.ts
+// lockByteIsLocked); only when forced, write the TLS template to bytes 16..127 in
+// 4-byte words (skipping the read-only ones), set UserExtra/UserExtraAdd with
+// UpdateExtra where the template wants them non-zero (as cryptoauthlib's
+// atcab_write_config_zone does), lock the config zone against the CRC of what the
+// chip holds, and verify. Every step is logged as an audit trail.
 import type { Logger } from "../../../runtime/src/index.js";
 import { crc16Value } from "./crc.js";
-import type { Atecc608a } from "./driver.js";
-import { CONFIG_LOCK_WORD, CONFIG_WRITABLE_FROM, CONFIG_ZONE_SIZE, LOCK_CONFIG_WITH_CRC, ZONE_CONFIG } from "./protocol.js";
+import { lockStateFromBytes, type Atecc608a } from "./driver.js";
+import {
+  CONFIG_LOCK_WORD, CONFIG_USER_EXTRA_ADD_BYTE, CONFIG_USER_EXTRA_BYTE, CONFIG_WRITABLE_FROM, CONFIG_ZONE_SIZE, LOCK_CONFIG_WITH_CRC,
+  UPDATE_EXTRA_USER_EXTRA, UPDATE_EXTRA_USER_EXTRA_ADD, ZONE_CONFIG,
+} from "./protocol.js";
 import { TLS_CONFIG_TEMPLATE } from "./tls-template.js";
 
 export type ConfigureOutcome = "already-locked" | "refused" | "configured";
@@ -29,10 +35,12 @@ export async function configureDevice(
   const template = opts.template ?? TLS_CONFIG_TEMPLATE;
   return chip.session(async () => {
     log.info("configuration: checking lock state");
-    const state = await chip.lockState();
-    log.info("configuration: lock state read", { ...state });
+    const lock = await chip.lockBytes();
+    const state = lockStateFromBytes(lock);
+    const hex = (b: number) => `0x${b.toString(16).padStart(2, "0")}`;
+    log.info("configuration: lock state read", { ...state, lockValue: hex(lock.lockValue), lockConfig: hex(lock.lockConfig) });
     if (state.configLocked) {
-      log.info("configuration: config zone already locked, nothing to do");
+      log.info(`configuration: config zone locked (LockConfig ${hex(lock.lockConfig)} is not the unlocked value 0x55), nothing to do`);
       return "already-locked";
     }
     if (!force) {
@@ -48,11 +56,17 @@ export async function configureDevice(
       await chip.write(ZONE_CONFIG, word, bytes);
       log.info("configuration: wrote config word", { word, bytes: Buffer.from(bytes).toString("hex") });
     }
+    for (const [mode, at] of [[UPDATE_EXTRA_USER_EXTRA, CONFIG_USER_EXTRA_BYTE], [UPDATE_EXTRA_USER_EXTRA_ADD, CONFIG_USER_EXTRA_ADD_BYTE]]) {
+      if (template[at] === 0x00) continue;
+      await chip.updateExtra(mode, template[at]);
+      log.info("configuration: set config byte with UpdateExtra", { byte: at, value: hex(template[at]) });
+    }
     const written = await chip.readConfigZone();
-    for (const word of writableConfigWords()) {
-      for (let i = word * 4; i < word * 4 + 4; i++) {
-        if (written[i] !== template[i]) throw new ConfigurationError(`config byte ${i} reads 0x${written[i].toString(16)} after writing 0x${template[i].toString(16)}`);
-      }
+    // Bytes 84/85 are checked only where the template set them: a zero there asks for nothing.
+    const extra = [CONFIG_USER_EXTRA_BYTE, CONFIG_USER_EXTRA_ADD_BYTE].filter((at) => template[at] !== 0x00);
+    const expected = [...writableConfigWords().flatMap((w) => [w * 4, w * 4 + 1, w * 4 + 2, w * 4 + 3]), ...extra];
+    for (const i of expected) {
+      if (written[i] !== template[i]) throw new ConfigurationError(`config byte ${i} reads ${hex(written[i])} after writing ${hex(template[i])}`);
     }
     log.info("configuration: template verified by read-back");
     const crc = crc16Value(written);

@@ -1,4 +1,4 @@
-// CRC-16 of the ATECC608A I/O protocol (datasheet §6.2 / reference atecc608a.md "CRC-16"):
+// CRC-16 of the ATECC608A I/O protocol (datasheet §6.2; docs/reference/atecc608a.md "CRC-16"):
 // polynomial 0x8005, initial value 0, no final XOR, each byte fed least significant
 // bit first into an MSB-first register, result sent low byte first.
 const POLYNOMIAL = 0x8005;

@@ -69,6 +69,17 @@ export class ResponseCountError extends AteccError {
 export class NoResponseError extends AteccError {
   override readonly transient = true;
 }
+/**
+ * A command was acknowledged but its answer did not come within the driver's poll bound
+ * (1.5 × the longest execution time the datasheet or cryptoauthlib allows). Not transient:
+ * a chip that slow is not suffering a bus glitch, and re-sending a Write or Lock blindly
+ * would hide that; the driver resynchronises (idle, wake) before its next command.
+ */
+export class ExecutionTimeoutError extends AteccError {
+  constructor(readonly opcode: number, readonly boundMs: number, readonly reads: number, what: string) {
+    super(`ATECC608A ${what} (opcode 0x${opcode.toString(16).padStart(2, "0")}) gave no answer within its ${boundMs} ms poll bound (${reads} reads NACKed)`);
+  }
+}
 /** The wake sequence did not produce 04 11 33 43. */
 export class WakeError extends AteccError {
   override readonly transient = true;

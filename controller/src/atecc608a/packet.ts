@@ -1,5 +1,5 @@
-// Command and response packets (datasheet §6.2 "I/O Blocks"; reference
-// atecc608a.md "Command packet" and "Response").
+// Command and response packets (datasheet §6.2 "I/O Blocks"; docs/reference/atecc608a.md
+// "Command packet" and "Response").
 import { crc16 } from "./crc.js";
 import { ResponseCountError, ResponseCrcError, statusError } from "./errors.js";
 import { STATUS_SUCCESS, WORD_ADDRESS_COMMAND } from "./protocol.js";
