@@ -2,6 +2,7 @@
 // the real engine, tests and benchmarks on a fake one.
 import { HealthRegistry, type ServiceSetup } from "../../runtime/src/index.js";
 import type { GatewayEngine } from "./engine/types.js";
+import { dashboardRoutes } from "./dashboard.js";
 import { keepHealthCurrent } from "./health.js";
 import { openApiRoute } from "./openapi.js";
 import { createGatewayBinding, type GatewayBindingOptions } from "./service.js";
@@ -19,7 +20,7 @@ export function gatewaySetup(engine: GatewayEngine, opts: GatewayAppOptions = {}
     bindings: [createGatewayBinding(engine, opts)],
     health,
     cors: true,
-    rawRoutes: [openApiRoute(), ...swaggerRoutes()],
+    rawRoutes: [openApiRoute(), ...swaggerRoutes(), ...dashboardRoutes()],
     onClose: async () => {
       stopHealth();
       await engine.close();

@@ -31,12 +31,14 @@ export function bind<S extends DescService>(service: S, impl: Partial<ServiceImp
   return { service, impl, rest } as unknown as ServiceBinding;
 }
 
-/** An endpoint that is not an RPC (static files, documents). `path` ending in "/" matches a prefix. */
+/** An endpoint that is not an RPC (static files, documents). `path` ending in "/" matches a prefix, but "/" is the root page alone. */
 export interface RawRoute {
   method: "GET" | "POST" | "PUT" | "DELETE";
   path: string;
   handler: (req: NodeRequest, res: NodeResponse) => void | Promise<void>;
 }
+
+const rawRouteMatches = (route: string, path: string) => (route.endsWith("/") && route !== "/" ? path.startsWith(route) : path === route);
 
 export interface ServerOptions {
   /** Service name for logs ("fortuna"). */
@@ -145,7 +147,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     try {
       const path = new URL(req.url ?? "/", "http://x").pathname;
       if (cors?.apply(req, res, path)) return;
-      const raw = opts.rawRoutes?.find((r) => r.method === req.method && (r.path.endsWith("/") ? path.startsWith(r.path) : path === r.path));
+      const raw = opts.rawRoutes?.find((r) => r.method === req.method && rawRouteMatches(r.path, path));
       if (raw) return void (await raw.handler(req, res));
       if (await transcoder.handle(req, res)) return;
       connect(req as never, res as never);

@@ -43,6 +43,9 @@ export class FakeEngine implements GatewayEngine {
     }
     const self = this;
     new Gauge({ name: "database_size_bytes", help: "db size", registers: [this.metrics], collect() { this.set(self.queues.trng.bytes.length + self.queues.fortuna.bytes.length); } });
+    new Gauge({ name: "gateway_bytes_served_total", help: "bytes served", labelNames: ["source"], registers: [this.metrics], collect() {
+      for (const s of ["trng", "fortuna"] as const) this.set({ source: s }, Number(self.queues[s].served));
+    } });
   }
 
   feed(source: SourceName, bytes: Uint8Array): void {
