@@ -19,7 +19,7 @@ export interface ControllerConfig {
   i2cAddress: number;
   /** The bus clock the adapter runs at (set by the OS, e.g. dtparam i2c_arm_baudrate); used for timing figures and the emulator. */
   i2cClockHz: number;
-  /** Seed compatibility: minimum spacing between harvests; 0 = back-to-back Random commands. */
+  /** Seed compatibility: minimum spacing between samples (two Random commands each); 0 = back-to-back. */
   pollIntervalMs: number;
 }
 

@@ -1,26 +1,32 @@
-// The harvest loop: back-to-back raw samples from the source, health-tested raw,
-// conditioned with SHA-256, and handed out once each through a small bounded
-// buffer. When nobody takes samples the buffer fills and harvesting pauses (the
-// chip idles); device faults are retried with bounded back-off forever, so the
-// stream resumes by itself when the chip answers again.
-import { createHash } from "node:crypto";
+// The harvest loop: back-to-back raw Random outputs from the source, health-tested
+// raw, two at a time SHA-256-conditioned into one sample (conditioning.ts), held
+// by the health gate until the tests covering their raw bytes have passed, and
+// handed out once each through a small bounded buffer. When nobody takes samples
+// the buffer fills and harvesting pauses (the chip idles); device faults are
+// retried with bounded back-off forever, and a device that answers again passes
+// start-up testing before its output is used, so the stream resumes by itself.
 import type { Logger } from "../../runtime/src/index.js";
 import { EntropySource } from "../../gen/lokey/controller/v1/controller_pb.js";
 import { realClock, type Clock } from "./atecc608a/clock.js";
 import { UNLOCKED_TEST_PATTERN } from "./atecc608a/protocol.js";
-import { ContinuousHealthTests, type HealthTestSnapshot } from "./health-tests.js";
+import { condition, entropyClaim, RANDOM_OUTPUTS_PER_SAMPLE } from "./conditioning.js";
+import { HealthGate, type HealthTestSnapshot } from "./health-gate.js";
 import type { RawSource } from "./sources.js";
 
 export interface Sample {
+  /** SHA-256 of RANDOM_OUTPUTS_PER_SAMPLE raw outputs. */
   data: Uint8Array;
+  /** Position among the samples formed since start-up (withheld ones count too). */
   sequence: bigint;
+  /** Index of the first raw output it was conditioned from, counting every output the source returned. */
+  firstRead: bigint;
 }
 
 export interface HarvesterOptions {
   log: Logger;
-  /** Conditioned samples kept ready for consumers (default 16: under half a second of chip output). */
+  /** Conditioned samples kept ready for consumers (default 16: about a second of chip output). */
   bufferSize?: number;
-  /** Minimum spacing between harvests (TRNG_POLL_INTERVAL_MS); 0 = back-to-back. */
+  /** Minimum spacing between samples (TRNG_POLL_INTERVAL_MS); 0 = back-to-back. */
   minSpacingMs?: number;
   /** Back-off after a device failure, doubling from min to max (ms). */
   retryMinMs?: number;
@@ -29,7 +35,7 @@ export interface HarvesterOptions {
   idleProbeMs?: number;
   /** Set when harvesting must not run at all (e.g. an unlocked chip); reported as the reason. */
   blockedReason?: string;
-  tests?: ContinuousHealthTests;
+  gate?: HealthGate<Sample>;
   clock?: Clock;
 }
 
@@ -38,7 +44,10 @@ export interface HarvesterStatus {
   deviceOk: boolean;
   /** Why the service cannot deliver now; empty when serving. */
   reason: string;
+  /** Samples formed since start-up, released or not. */
   harvested: bigint;
+  /** Raw outputs read from the source since start-up. */
+  rawReads: bigint;
   tests: HealthTestSnapshot;
 }
 
@@ -48,13 +57,14 @@ interface Waiter {
 }
 
 export class Harvester {
-  readonly tests: ContinuousHealthTests;
+  readonly gate: HealthGate<Sample>;
   private readonly buffer: Sample[] = [];
   private readonly waiters: Waiter[] = [];
   private readonly bufferSize: number;
   private readonly idleProbeMs: number;
   private readonly clock: Clock;
   private harvested = 0n;
+  private rawReads = 0n;
   private deviceOk = true;
   private deviceError = "";
   private running = false;
@@ -64,7 +74,7 @@ export class Harvester {
   private lastServing: boolean | undefined;
 
   constructor(readonly source: RawSource, private readonly opts: HarvesterOptions) {
-    this.tests = opts.tests ?? new ContinuousHealthTests();
+    this.gate = opts.gate ?? new HealthGate<Sample>();
     this.bufferSize = opts.bufferSize ?? 16;
     this.idleProbeMs = opts.idleProbeMs ?? 1000;
     this.clock = opts.clock ?? realClock;
@@ -100,9 +110,9 @@ export class Harvester {
   }
 
   status(): HarvesterStatus {
-    const tests = this.tests.snapshot();
+    const tests = this.gate.snapshot();
     const reason = this.opts.blockedReason ?? (!this.deviceOk ? `device failing: ${this.deviceError}` : !tests.passing ? `entropy health tests: ${tests.reason}` : "");
-    return { serving: reason === "", deviceOk: this.deviceOk && !this.opts.blockedReason, reason, harvested: this.harvested, tests };
+    return { serving: reason === "", deviceOk: this.deviceOk && !this.opts.blockedReason, reason, harvested: this.harvested, rawReads: this.rawReads, tests };
   }
 
   /** Called with the status whenever serving flips (and once at start). */
@@ -142,7 +152,7 @@ export class Harvester {
     const s = this.status();
     if (s.serving === this.lastServing) return;
     this.lastServing = s.serving;
-    if (s.serving) this.opts.log.info("entropy serving", { source: EntropySource[this.source.kind] });
+    if (s.serving) this.opts.log.info("entropy serving", { source: EntropySource[this.source.kind], entropyClaim: entropyClaim(this.source.kind).text });
     else this.opts.log.warn("entropy not serving", { reason: s.reason });
     for (const fn of this.listeners) fn(s);
   }
@@ -169,15 +179,21 @@ export class Harvester {
         // Still full: one probe sample keeps the health verdict current and the buffer fresh (it replaces the oldest).
         if (this.buffer.length < this.bufferSize || !this.running) continue;
       }
-      let raw: Uint8Array;
+      const raws: Uint8Array[] = [];
       try {
-        raw = await this.source.next();
+        while (raws.length < RANDOM_OUTPUTS_PER_SAMPLE) {
+          raws.push(await this.source.next());
+          this.rawReads++;
+        }
       } catch (err) {
         if (!this.running) break;
         const message = err instanceof Error ? err.message : String(err);
         if (this.deviceOk || message !== this.deviceError) log.warn("entropy source failed; retrying", { error: message, retryInMs: backoff });
         this.deviceOk = false;
         this.deviceError = message;
+        // Whatever the device said before it failed is not used, and once it answers again
+        // its output passes start-up testing first (SP 800-90B §4.3).
+        this.gate.restart("after the device recovered from a failure");
         this.emit();
         await this.source.pause();
         await this.interruptibleSleep(backoff);
@@ -185,16 +201,19 @@ export class Harvester {
         continue;
       }
       backoff = this.opts.retryMinMs ?? 100;
-      if (!this.deviceOk) log.info("entropy source answers again");
+      if (!this.deviceOk) log.info("entropy source answers again; start-up testing before its output is used");
       this.deviceOk = true;
+      const sample: Sample = { data: condition(raws), sequence: this.harvested, firstRead: this.rawReads - BigInt(raws.length) };
       this.harvested++;
-      const sequence = this.harvested - 1n;
-      const wasPassing = this.tests.passing;
+      const wasPassing = this.gate.passing;
       // The unlocked chip's pattern is refused outright, before the statistical tests even need to notice.
-      const pattern = equal(raw, UNLOCKED_TEST_PATTERN);
-      const pass = this.tests.check(raw) && !pattern;
-      if (wasPassing && !this.tests.passing) this.buffer.splice(0); // samples released just before a failure are suspect
-      if (pass) this.deliver({ data: new Uint8Array(createHash("sha256").update(raw).digest()), sequence });
+      if (raws.some((raw) => equal(raw, UNLOCKED_TEST_PATTERN))) this.gate.fail("the unlocked chip's fixed test pattern, not random data");
+      else for (const released of this.gate.add(concat(raws), sample)) this.deliver(released);
+      if (wasPassing && !this.gate.passing) {
+        // Samples released just before a failure are suspect too.
+        this.gate.discard(this.buffer.length);
+        this.buffer.splice(0);
+      }
       this.emit();
       if (this.opts.minSpacingMs) await this.interruptibleSleep(this.opts.minSpacingMs);
     }
@@ -203,6 +222,17 @@ export class Harvester {
   private async interruptibleSleep(ms: number): Promise<void> {
     await Promise.race([this.clock.sleep(ms), new Promise<void>((r) => (this.wakeLoop = () => (this.running ? undefined : r())))]);
   }
+}
+
+function concat(parts: readonly Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0];
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
 }
 
 function equal(a: Uint8Array, b: Uint8Array): boolean {

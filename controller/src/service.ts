@@ -4,8 +4,9 @@ import { Code, ConnectError } from "@connectrpc/connect";
 import { ControllerService, EntropySource } from "../../gen/lokey/controller/v1/controller_pb.js";
 import type { GenerateResponse } from "../../gen/lokey/controller/v1/controller_pb.js";
 import { bind, healthReply, type HealthRegistry, type ServiceBinding } from "../../runtime/src/index.js";
+import { entropyClaim, RAW_BYTES_PER_SAMPLE } from "./conditioning.js";
 import type { Harvester, HarvesterStatus } from "./harvester.js";
-import type { HealthTestSnapshot } from "./health-tests.js";
+import type { HealthTestSnapshot } from "./health-gate.js";
 
 export interface ControllerServiceOptions {
   harvester: Harvester;
@@ -34,6 +35,8 @@ export function controllerBinding(opts: ControllerServiceOptions): ServiceBindin
   const { harvester } = opts;
   const source = harvester.source;
   const generateTimeoutMs = opts.generateTimeoutMs ?? 5000;
+  // The claim depends only on the source, which does not change while the process runs.
+  const claim = entropyClaim(source.kind);
 
   const unavailable = (s: HarvesterStatus) => new ConnectError(`no entropy available: ${s.reason}`, Code.Unavailable);
 
@@ -82,6 +85,9 @@ export function controllerBinding(opts: ControllerServiceOptions): ServiceBindin
           i2cAddress: chip ? opts.i2cAddress : 0,
           samplesHarvested: s.harvested,
           healthTests: healthTests(s.tests),
+          rawBytesPerSample: RAW_BYTES_PER_SAMPLE,
+          creditedInputEntropyBits: claim.creditedInputBits,
+          entropyClaim: claim.text,
         };
       },
 

@@ -32,7 +32,9 @@ export const openI2cBus: BusOpener = async (busNumber) => {
 /** Probes the chip and applies the configuration rules; throws when it does not answer. */
 export async function prepareChip(source: ChipSource, cfg: ControllerConfig, log: Logger): Promise<OpenedSource> {
   const d = await source.probe();
-  log.info("ATECC608A found", { revision: d.revision, serial: d.serialNumber, configLocked: d.configLocked, dataLocked: d.dataLocked });
+  // The emulator answers the same probe; the log names what actually answered.
+  const what = source.kind === EntropySource.EMULATOR ? "ATECC608A emulator (not hardware)" : "ATECC608A";
+  log.info(`${what} found`, { revision: d.revision, serial: d.serialNumber, configLocked: d.configLocked, dataLocked: d.dataLocked });
   if (parseInt(d.revision.slice(4, 6), 16) !== REVISION_608A) log.warn("device revision is not an ATECC608A's", { revision: d.revision });
   if (d.configLocked) return { source };
   const outcome = await configureDevice(source.chip, { force: cfg.forceConfig, log });

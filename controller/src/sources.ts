@@ -1,6 +1,8 @@
-// Where raw 32-byte samples come from: the ATECC608A (real or emulated) through
+// Where raw 32-byte outputs come from: the ATECC608A (real or emulated) through
 // the driver, or the operating system's CSPRNG as a clearly labelled fallback
-// paced at the chip's nominal rate.
+// paced at the chip's nominal rate. The harvester conditions RANDOM_OUTPUTS_PER_SAMPLE
+// of them into each sample, whatever the source, so the fallback's sample rate is
+// the chip's too (conditioning.ts says what each source's samples may claim).
 import { randomBytes } from "node:crypto";
 import { EntropySource } from "../../gen/lokey/controller/v1/controller_pb.js";
 import { DEFAULT_I2C_CLOCK_HZ, transferMs } from "./atecc608a/bus.js";
@@ -17,7 +19,7 @@ export interface DeviceDescription extends LockState {
 
 export interface RawSource {
   readonly kind: EntropySource;
-  /** One raw sample; throws when the device fails (after the driver's bounded retries). */
+  /** One raw 32-byte output; throws when the device fails (after the driver's bounded retries). */
   next(): Promise<Uint8Array>;
   /** Harvesting pauses: let the device rest (the chip goes idle, keeping its RNG state). */
   pause(): Promise<void>;
@@ -70,7 +72,7 @@ export class ChipSource implements RawSource {
   }
 }
 
-/** The OS CSPRNG: a fallback, never hardware, and never faster than the chip it stands in for. */
+/** The OS CSPRNG: a fallback, never hardware, and never faster than the chip it stands in for (one output per Random cycle). */
 export class OsSource implements RawSource {
   readonly kind = EntropySource.OS;
   private nextAt: number | undefined;

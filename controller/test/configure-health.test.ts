@@ -8,6 +8,8 @@ import { Atecc608a } from "../src/atecc608a/driver.js";
 import { Atecc608aEmulator } from "../src/atecc608a/emulator.js";
 import { UNLOCKED_TEST_PATTERN } from "../src/atecc608a/protocol.js";
 import { TLS_CONFIG_TEMPLATE } from "../src/atecc608a/tls-template.js";
+import { RAW_BYTES_PER_SAMPLE } from "../src/conditioning.js";
+import { HealthGate } from "../src/health-gate.js";
 import { adaptiveProportionCutoff, ContinuousHealthTests, critBinom, repetitionCountCutoff, STARTUP_SAMPLES } from "../src/health-tests.js";
 
 function capture() {
@@ -66,25 +68,30 @@ describe("SP 800-90B continuous health tests", () => {
   });
 
   test("random data passes after start-up testing; start-up samples are not released", () => {
-    const t = new ContinuousHealthTests();
-    const released: boolean[] = [];
-    for (let i = 0; i < 2000; i++) released.push(t.check(randomBytes(32)));
-    assert.equal(released.slice(0, STARTUP_SAMPLES / 32).filter(Boolean).length, 0);
-    assert.ok(released.slice(STARTUP_SAMPLES / 32).every(Boolean));
-    assert.equal(t.snapshot().repetitionCountFailures + t.snapshot().adaptiveProportionFailures, 0n);
+    const gate = new HealthGate<number>();
+    const released: number[] = [];
+    const items = 2000;
+    for (let i = 0; i < items; i++) released.push(...gate.add(randomBytes(RAW_BYTES_PER_SAMPLE), i));
+    const startupItems = STARTUP_SAMPLES / RAW_BYTES_PER_SAMPLE;
+    // In order, none of start-up's, and all the rest but the two windows still held.
+    assert.equal(released[0], startupItems);
+    assert.ok(released.every((v, i) => i === 0 || v === released[i - 1] + 1));
+    assert.ok(released.at(-1)! >= items - 2 * (512 / RAW_BYTES_PER_SAMPLE));
+    const s = gate.snapshot();
+    assert.equal(s.repetitionCountFailures + s.adaptiveProportionFailures + s.monobitFailures, 0n);
+    assert.equal(s.startupTestsPassed, 1n);
   });
 
   test("stuck raw data trips the RCT, although its SHA-256 would sail through", () => {
     const stuck = new Uint8Array(32).fill(0x5a);
     const raw = new ContinuousHealthTests();
-    for (let i = 0; i < 40; i++) raw.check(randomBytes(32));
-    assert.equal(raw.check(stuck), false);
-    assert.ok(raw.snapshot().repetitionCountFailures > 0n);
-    assert.match(raw.snapshot().reason, /repetition count/);
+    for (let i = 0; i < 40; i++) assert.equal(raw.check(randomBytes(32)), undefined);
+    assert.match(raw.check(stuck) ?? "", /repetition count/);
+    assert.ok(raw.repetitionCountFailures > 0n);
     // The same bytes after conditioning: the hash varies only if the input does, so feed counters.
     const conditioned = new ContinuousHealthTests();
     let ok = 0;
-    for (let i = 0; i < 80; i++) ok += conditioned.check(createHash("sha256").update(stuck).update(Uint32Array.of(i)).digest()) ? 1 : 0;
+    for (let i = 0; i < 80; i++) ok += conditioned.check(createHash("sha256").update(stuck).update(Uint32Array.of(i)).digest()) === undefined ? 1 : 0;
     assert.ok(ok > 0, "hashing hides the fault; that is why tests run on raw bytes");
   });
 
@@ -99,22 +106,24 @@ describe("SP 800-90B continuous health tests", () => {
       for (let j = 0; j < 32; j++) for (let b = 0; b < 8; b++) if (u[j * 8 + b] < 0.85 * 256) s[j] |= 1 << b;
       biased.check(s);
     }
-    assert.ok(biased.snapshot().adaptiveProportionFailures > 0n);
-    assert.equal(biased.snapshot().passing, false);
+    assert.ok(biased.adaptiveProportionFailures > 0n);
     const pattern = new ContinuousHealthTests();
     for (let i = 0; i < 4; i++) pattern.check(UNLOCKED_TEST_PATTERN);
-    assert.ok(pattern.snapshot().adaptiveProportionFailures > 0n);
+    assert.ok(pattern.adaptiveProportionFailures > 0n);
   });
 
-  test("after a failure, output resumes only once 1024 fresh bytes passed", () => {
-    const t = new ContinuousHealthTests();
-    for (let i = 0; i < 40; i++) t.check(randomBytes(32));
-    assert.equal(t.passing, true);
-    t.check(new Uint8Array(32));
-    assert.equal(t.passing, false);
+  test("after a failure, output resumes only once 1024 fresh bytes passed start-up testing", () => {
+    const gate = new HealthGate<number>();
     let n = 0;
-    while (!t.check(randomBytes(32))) n++;
-    assert.equal(n, STARTUP_SAMPLES / 32);
-    assert.equal(t.snapshot().reason, "");
+    while (!gate.passing) gate.add(randomBytes(RAW_BYTES_PER_SAMPLE), n++);
+    assert.equal(n * RAW_BYTES_PER_SAMPLE, STARTUP_SAMPLES);
+    gate.add(new Uint8Array(RAW_BYTES_PER_SAMPLE), -1);
+    assert.equal(gate.passing, false);
+    assert.match(gate.snapshot().reason, /^repetition count test: .*; start-up testing after a failure: 0 of 1024 bytes passed$/);
+    let fresh = 0;
+    while (!gate.passing) assert.deepEqual(gate.add(randomBytes(RAW_BYTES_PER_SAMPLE), fresh++), []);
+    assert.equal(fresh * RAW_BYTES_PER_SAMPLE, STARTUP_SAMPLES);
+    assert.equal(gate.snapshot().reason, "");
+    assert.equal(gate.snapshot().startupTestsPassed, 2n);
   });
 });

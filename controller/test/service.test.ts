@@ -11,7 +11,7 @@ import type { Clock } from "../src/atecc608a/clock.js";
 import { Atecc608a } from "../src/atecc608a/driver.js";
 import { Atecc608aEmulator } from "../src/atecc608a/emulator.js";
 import { UNLOCKED_TEST_PATTERN } from "../src/atecc608a/protocol.js";
-import { createHash } from "node:crypto";
+import { condition, RANDOM_OUTPUTS_PER_SAMPLE, RAW_BYTES_PER_SAMPLE } from "../src/conditioning.js";
 import { readControllerConfig } from "../src/config.js";
 import { Harvester } from "../src/harvester.js";
 import { controllerBinding, trackHealth } from "../src/service.js";
@@ -121,6 +121,13 @@ describe("ControllerService with the emulator", () => {
     assert.ok(info.body.samples_harvested > 0);
     assert.equal(info.body.health_tests.repetition_cutoff, 6);
     assert.equal(info.body.health_tests.adaptive_proportion_cutoff, 19);
+    assert.equal(info.body.health_tests.monobit_window_bits, 4096);
+    assert.deepEqual([info.body.health_tests.monobit_min_ones, info.body.health_tests.monobit_max_ones], [1852, 2244]);
+    assert.ok(info.body.health_tests.startup_tests_passed >= 1);
+    // The emulator's output is labelled as such and is credited with no entropy.
+    assert.equal(info.body.raw_bytes_per_sample, 64);
+    assert.equal(info.body.credited_input_entropy_bits, 0);
+    assert.match(info.body.entropy_claim, /^none: the ATECC608A emulator/);
     const health = await getJson(`${r.base}/health`);
     assert.equal(health.status, 200);
     assert.equal(health.body.status, "healthy");
@@ -138,7 +145,7 @@ describe("ControllerService with the emulator", () => {
     const gen = await getJson(`${r.base}/generate`);
     assert.equal(gen.status, 503);
     // Whatever is delivered while stuck must not be the hash of the stuck block.
-    const stuckHash = createHash("sha256").update(new Uint8Array(32)).digest("hex");
+    const stuckHash = Buffer.from(condition([new Uint8Array(RAW_BYTES_PER_SAMPLE)])).toString("hex");
     r.emu.faults.stuck = undefined;
     await until(() => r.harvester.status().serving, "recovered");
     const client = createGrpcClient(ControllerService, `127.0.0.1:${r.server.port}`);
@@ -150,10 +157,11 @@ describe("ControllerService with the emulator", () => {
     assert.equal((await grpcHealth.check({ service: ControllerService.typeName })).status, Status.SERVING);
   });
 
-  test("a biased chip trips the adaptive proportion test", async () => {
-    const failures = r.harvester.status().tests.adaptiveProportionFailures;
+  test("a biased chip trips the health tests (bias.test.ts counts what gets out)", async () => {
+    const failures = (t = r.harvester.status().tests) => t.adaptiveProportionFailures + t.monobitFailures;
+    const before = failures();
     r.emu.faults.bias = 0.9;
-    await until(() => r.harvester.status().tests.adaptiveProportionFailures > failures, "APT failure");
+    await until(() => failures() > before, "APT or monobit failure");
     r.emu.faults.bias = undefined;
     await until(() => r.harvester.status().serving, "recovered");
   });
@@ -195,8 +203,8 @@ describe("ControllerService with the emulator", () => {
     const a = r.emu.stats.randoms;
     await delay(100);
     assert.equal(r.harvester.buffered, 4);
-    // Free-running the fast emulator harvests thousands a second; paused, one probe per 20 ms.
-    assert.ok(r.emu.stats.randoms - a <= 100 / 20 + 2, `${r.emu.stats.randoms - a} Random commands while paused`);
+    // Free-running the fast emulator harvests thousands a second; paused, one probe sample per 20 ms.
+    assert.ok(r.emu.stats.randoms - a <= (100 / 20 + 2) * RANDOM_OUTPUTS_PER_SAMPLE, `${r.emu.stats.randoms - a} Random commands while paused`);
   });
 });
 
@@ -221,7 +229,8 @@ describe("an unlocked chip", () => {
       assert.equal(r.emu.config[87], 0x00);
       await until(() => r.harvester.status().serving, "serving");
       const g = await getJson(`${r.base}/generate`);
-      assert.notEqual(g.body.data, createHash("sha256").update(UNLOCKED_TEST_PATTERN).digest("hex"));
+      const patternHash = Buffer.from(condition(Array(RANDOM_OUTPUTS_PER_SAMPLE).fill(UNLOCKED_TEST_PATTERN))).toString("hex");
+      assert.notEqual(g.body.data, patternHash);
     } finally {
       await r.close();
     }
@@ -271,6 +280,8 @@ describe("source selection", () => {
       const info = await getJson(`http://127.0.0.1:${server.port}/info`);
       assert.equal(info.body.source, "os");
       assert.equal(info.body.revision, "");
+      assert.equal(info.body.credited_input_entropy_bits, 0);
+      assert.match(info.body.entropy_claim, /^none: the operating system's CSPRNG \(fallback, not a hardware noise source/);
       const h = await getJson(`http://127.0.0.1:${server.port}/health`);
       assert.equal(h.body.source, "os");
     } finally {

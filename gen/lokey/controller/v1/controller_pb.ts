@@ -2,8 +2,9 @@
 // @generated from file lokey/controller/v1/controller.proto (package lokey.controller.v1, syntax proto3)
 /* eslint-disable */
 
-// The controller owns the ATECC608A hardware random number generator and
-// hands its conditioned samples to the gateway.
+// The controller owns the entropy source (the ATECC608A hardware random number
+// generator, or a labelled emulator or OS-CSPRNG fallback) and hands its
+// conditioned samples to the gateway.
 
 import type { GenEnum, GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { enumDesc, fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
@@ -15,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file lokey/controller/v1/controller.proto.
  */
 export const file_lokey_controller_v1_controller: GenFile = /*@__PURE__*/
-  fileDesc("CiRsb2tleS9jb250cm9sbGVyL3YxL2NvbnRyb2xsZXIucHJvdG8SE2xva2V5LmNvbnRyb2xsZXIudjEiFgoUU3RyZWFtU2FtcGxlc1JlcXVlc3QiawoVU3RyZWFtU2FtcGxlc1Jlc3BvbnNlEgwKBGRhdGEYASABKAwSMgoGc291cmNlGAIgASgOMiIubG9rZXkuY29udHJvbGxlci52MS5FbnRyb3B5U291cmNlEhAKCHNlcXVlbmNlGAMgASgEIjsKD0dlbmVyYXRlUmVxdWVzdBIeCgVjb3VudBgBIAEoBUIKqp8ZBggBEGRAAUgAiAEBQggKBl9jb3VudCJUChBHZW5lcmF0ZVJlc3BvbnNlEgwKBGRhdGEYASADKAwSMgoGc291cmNlGAIgASgOMiIubG9rZXkuY29udHJvbGxlci52MS5FbnRyb3B5U291cmNlIhAKDkdldEluZm9SZXF1ZXN0IqgCCg9HZXRJbmZvUmVzcG9uc2USDwoHc2VydmljZRgBIAEoCRIyCgZzb3VyY2UYAiABKA4yIi5sb2tleS5jb250cm9sbGVyLnYxLkVudHJvcHlTb3VyY2USEAoIcmV2aXNpb24YAyABKAkSFQoNc2VyaWFsX251bWJlchgEIAEoCRIVCg1jb25maWdfbG9ja2VkGAUgASgIEhMKC2RhdGFfbG9ja2VkGAYgASgIEg8KB2kyY19idXMYByABKAUSEwoLaTJjX2FkZHJlc3MYCCABKAUSGQoRc2FtcGxlc19oYXJ2ZXN0ZWQYCSABKAQSOgoMaGVhbHRoX3Rlc3RzGAogASgLMiQubG9rZXkuY29udHJvbGxlci52MS5IZWFsdGhUZXN0U3RhdGUi3gEKD0hlYWx0aFRlc3RTdGF0ZRIPCgdwYXNzaW5nGAEgASgIEg4KBnJlYXNvbhgCIAEoCRIhChlyZXBldGl0aW9uX2NvdW50X2ZhaWx1cmVzGAMgASgEEiQKHGFkYXB0aXZlX3Byb3BvcnRpb25fZmFpbHVyZXMYBCABKAQSGQoRcmVwZXRpdGlvbl9jdXRvZmYYBSABKAUSIgoaYWRhcHRpdmVfcHJvcG9ydGlvbl9jdXRvZmYYBiABKAUSIgoaYWRhcHRpdmVfcHJvcG9ydGlvbl93aW5kb3cYByABKAUiEgoQR2V0SGVhbHRoUmVxdWVzdCLJAQoRR2V0SGVhbHRoUmVzcG9uc2USDgoGc3RhdHVzGAEgASgJEhEKCXRpbWVzdGFtcBgCIAEoCRIyCgZzb3VyY2UYAyABKA4yIi5sb2tleS5jb250cm9sbGVyLnYxLkVudHJvcHlTb3VyY2USEQoJZGV2aWNlX29rGAQgASgIEjoKDGhlYWx0aF90ZXN0cxgFIAEoCzIkLmxva2V5LmNvbnRyb2xsZXIudjEuSGVhbHRoVGVzdFN0YXRlEg4KBnJlYXNvbhgGIAEoCSqBAQoNRW50cm9weVNvdXJjZRIeChpFTlRST1BZX1NPVVJDRV9VTlNQRUNJRklFRBAAEhwKGEVOVFJPUFlfU09VUkNFX0FURUNDNjA4QRABEhsKF0VOVFJPUFlfU09VUkNFX0VNVUxBVE9SEAISFQoRRU5UUk9QWV9TT1VSQ0VfT1MQAzLFAwoRQ29udHJvbGxlclNlcnZpY2USbgoNU3RyZWFtU2FtcGxlcxIpLmxva2V5LmNvbnRyb2xsZXIudjEuU3RyZWFtU2FtcGxlc1JlcXVlc3QaKi5sb2tleS5jb250cm9sbGVyLnYxLlN0cmVhbVNhbXBsZXNSZXNwb25zZSIEsJ8ZATABEm4KCEdlbmVyYXRlEiQubG9rZXkuY29udHJvbGxlci52MS5HZW5lcmF0ZVJlcXVlc3QaJS5sb2tleS5jb250cm9sbGVyLnYxLkdlbmVyYXRlUmVzcG9uc2UiFbCfGQGC0+STAgsSCS9nZW5lcmF0ZRJjCgdHZXRJbmZvEiMubG9rZXkuY29udHJvbGxlci52MS5HZXRJbmZvUmVxdWVzdBokLmxva2V5LmNvbnRyb2xsZXIudjEuR2V0SW5mb1Jlc3BvbnNlIg2C0+STAgcSBS9pbmZvEmsKCUdldEhlYWx0aBIlLmxva2V5LmNvbnRyb2xsZXIudjEuR2V0SGVhbHRoUmVxdWVzdBomLmxva2V5LmNvbnRyb2xsZXIudjEuR2V0SGVhbHRoUmVzcG9uc2UiD4LT5JMCCRIHL2hlYWx0aGIGcHJvdG8z", [file_google_api_annotations, file_lokey_options_v1_options]);
+  fileDesc("CiRsb2tleS9jb250cm9sbGVyL3YxL2NvbnRyb2xsZXIucHJvdG8SE2xva2V5LmNvbnRyb2xsZXIudjEiFgoUU3RyZWFtU2FtcGxlc1JlcXVlc3QiawoVU3RyZWFtU2FtcGxlc1Jlc3BvbnNlEgwKBGRhdGEYASABKAwSMgoGc291cmNlGAIgASgOMiIubG9rZXkuY29udHJvbGxlci52MS5FbnRyb3B5U291cmNlEhAKCHNlcXVlbmNlGAMgASgEIjsKD0dlbmVyYXRlUmVxdWVzdBIeCgVjb3VudBgBIAEoBUIKqp8ZBggBEGRAAUgAiAEBQggKBl9jb3VudCJUChBHZW5lcmF0ZVJlc3BvbnNlEgwKBGRhdGEYASADKAwSMgoGc291cmNlGAIgASgOMiIubG9rZXkuY29udHJvbGxlci52MS5FbnRyb3B5U291cmNlIhAKDkdldEluZm9SZXF1ZXN0IoIDCg9HZXRJbmZvUmVzcG9uc2USDwoHc2VydmljZRgBIAEoCRIyCgZzb3VyY2UYAiABKA4yIi5sb2tleS5jb250cm9sbGVyLnYxLkVudHJvcHlTb3VyY2USEAoIcmV2aXNpb24YAyABKAkSFQoNc2VyaWFsX251bWJlchgEIAEoCRIVCg1jb25maWdfbG9ja2VkGAUgASgIEhMKC2RhdGFfbG9ja2VkGAYgASgIEg8KB2kyY19idXMYByABKAUSEwoLaTJjX2FkZHJlc3MYCCABKAUSGQoRc2FtcGxlc19oYXJ2ZXN0ZWQYCSABKAQSOgoMaGVhbHRoX3Rlc3RzGAogASgLMiQubG9rZXkuY29udHJvbGxlci52MS5IZWFsdGhUZXN0U3RhdGUSHAoUcmF3X2J5dGVzX3Blcl9zYW1wbGUYCyABKAUSIwobY3JlZGl0ZWRfaW5wdXRfZW50cm9weV9iaXRzGAwgASgFEhUKDWVudHJvcHlfY2xhaW0YDSABKAkiggMKD0hlYWx0aFRlc3RTdGF0ZRIPCgdwYXNzaW5nGAEgASgIEg4KBnJlYXNvbhgCIAEoCRIhChlyZXBldGl0aW9uX2NvdW50X2ZhaWx1cmVzGAMgASgEEiQKHGFkYXB0aXZlX3Byb3BvcnRpb25fZmFpbHVyZXMYBCABKAQSGQoRcmVwZXRpdGlvbl9jdXRvZmYYBSABKAUSIgoaYWRhcHRpdmVfcHJvcG9ydGlvbl9jdXRvZmYYBiABKAUSIgoaYWRhcHRpdmVfcHJvcG9ydGlvbl93aW5kb3cYByABKAUSGAoQbW9ub2JpdF9mYWlsdXJlcxgIIAEoBBIbChNtb25vYml0X3dpbmRvd19iaXRzGAkgASgFEhgKEG1vbm9iaXRfbWluX29uZXMYCiABKAUSGAoQbW9ub2JpdF9tYXhfb25lcxgLIAEoBRIcChRzdGFydHVwX3Rlc3RzX3Bhc3NlZBgMIAEoBBIZChFzYW1wbGVzX2Rpc2NhcmRlZBgNIAEoBCISChBHZXRIZWFsdGhSZXF1ZXN0IskBChFHZXRIZWFsdGhSZXNwb25zZRIOCgZzdGF0dXMYASABKAkSEQoJdGltZXN0YW1wGAIgASgJEjIKBnNvdXJjZRgDIAEoDjIiLmxva2V5LmNvbnRyb2xsZXIudjEuRW50cm9weVNvdXJjZRIRCglkZXZpY2Vfb2sYBCABKAgSOgoMaGVhbHRoX3Rlc3RzGAUgASgLMiQubG9rZXkuY29udHJvbGxlci52MS5IZWFsdGhUZXN0U3RhdGUSDgoGcmVhc29uGAYgASgJKoEBCg1FbnRyb3B5U291cmNlEh4KGkVOVFJPUFlfU09VUkNFX1VOU1BFQ0lGSUVEEAASHAoYRU5UUk9QWV9TT1VSQ0VfQVRFQ0M2MDhBEAESGwoXRU5UUk9QWV9TT1VSQ0VfRU1VTEFUT1IQAhIVChFFTlRST1BZX1NPVVJDRV9PUxADMssDChFDb250cm9sbGVyU2VydmljZRJuCg1TdHJlYW1TYW1wbGVzEikubG9rZXkuY29udHJvbGxlci52MS5TdHJlYW1TYW1wbGVzUmVxdWVzdBoqLmxva2V5LmNvbnRyb2xsZXIudjEuU3RyZWFtU2FtcGxlc1Jlc3BvbnNlIgSwnxkBMAESbgoIR2VuZXJhdGUSJC5sb2tleS5jb250cm9sbGVyLnYxLkdlbmVyYXRlUmVxdWVzdBolLmxva2V5LmNvbnRyb2xsZXIudjEuR2VuZXJhdGVSZXNwb25zZSIVsJ8ZAYLT5JMCCxIJL2dlbmVyYXRlEmYKB0dldEluZm8SIy5sb2tleS5jb250cm9sbGVyLnYxLkdldEluZm9SZXF1ZXN0GiQubG9rZXkuY29udHJvbGxlci52MS5HZXRJbmZvUmVzcG9uc2UiEJACAYLT5JMCBxIFL2luZm8SbgoJR2V0SGVhbHRoEiUubG9rZXkuY29udHJvbGxlci52MS5HZXRIZWFsdGhSZXF1ZXN0GiYubG9rZXkuY29udHJvbGxlci52MS5HZXRIZWFsdGhSZXNwb25zZSISkAIBgtPkkwIJEgcvaGVhbHRoYgZwcm90bzM", [file_google_api_annotations, file_lokey_options_v1_options]);
 
 /**
  * @generated from message lokey.controller.v1.StreamSamplesRequest
@@ -35,7 +36,8 @@ export const StreamSamplesRequestSchema: GenMessage<StreamSamplesRequest> = /*@_
  */
 export type StreamSamplesResponse = Message<"lokey.controller.v1.StreamSamplesResponse"> & {
   /**
-   * SHA-256 of one raw 32-byte sample that passed the health tests.
+   * SHA-256 of raw_bytes_per_sample (GetInfo) raw bytes that passed the
+   * health tests.
    *
    * @generated from field: bytes data = 1;
    */
@@ -47,7 +49,8 @@ export type StreamSamplesResponse = Message<"lokey.controller.v1.StreamSamplesRe
   source: EntropySource;
 
   /**
-   * Position of this sample in the controller's harvest since start-up.
+   * Position of this sample among those formed since start-up; samples held
+   * back by a failed test leave gaps.
    *
    * @generated from field: uint64 sequence = 3;
    */
@@ -168,6 +171,8 @@ export type GetInfoResponse = Message<"lokey.controller.v1.GetInfoResponse"> & {
   i2cAddress: number;
 
   /**
+   * Samples formed since start-up, released or not.
+   *
    * @generated from field: uint64 samples_harvested = 9;
    */
   samplesHarvested: bigint;
@@ -176,6 +181,28 @@ export type GetInfoResponse = Message<"lokey.controller.v1.GetInfoResponse"> & {
    * @generated from field: lokey.controller.v1.HealthTestState health_tests = 10;
    */
   healthTests?: HealthTestState | undefined;
+
+  /**
+   * Raw bytes (whole Random outputs) conditioned into each 32-byte sample.
+   *
+   * @generated from field: int32 raw_bytes_per_sample = 11;
+   */
+  rawBytesPerSample: number;
+
+  /**
+   * Min-entropy credited to one sample's raw input, in bits; 0 when no claim
+   * is made for the running source (emulator, OS fallback).
+   *
+   * @generated from field: int32 credited_input_entropy_bits = 12;
+   */
+  creditedInputEntropyBits: number;
+
+  /**
+   * The entropy claim for the running source, in words.
+   *
+   * @generated from field: string entropy_claim = 13;
+   */
+  entropyClaim: string;
 };
 
 /**
@@ -186,18 +213,23 @@ export const GetInfoResponseSchema: GenMessage<GetInfoResponse> = /*@__PURE__*/
   messageDesc(file_lokey_controller_v1_controller, 5);
 
 /**
- * HealthTestState is the state of the NIST SP 800-90B continuous health tests.
+ * HealthTestState is the state of the health tests on the raw output: NIST
+ * SP 800-90B start-up testing, its continuous repetition count and adaptive
+ * proportion tests, and a monobit (bias) test.
  *
  * @generated from message lokey.controller.v1.HealthTestState
  */
 export type HealthTestState = Message<"lokey.controller.v1.HealthTestState"> & {
   /**
+   * Start-up testing has passed and no test failed since.
+   *
    * @generated from field: bool passing = 1;
    */
   passing: boolean;
 
   /**
-   * Why the tests last failed; empty while passing.
+   * Why output is held back (the last failure and start-up progress); empty
+   * while passing.
    *
    * @generated from field: string reason = 2;
    */
@@ -227,6 +259,43 @@ export type HealthTestState = Message<"lokey.controller.v1.HealthTestState"> & {
    * @generated from field: int32 adaptive_proportion_window = 7;
    */
   adaptiveProportionWindow: number;
+
+  /**
+   * @generated from field: uint64 monobit_failures = 8;
+   */
+  monobitFailures: bigint;
+
+  /**
+   * @generated from field: int32 monobit_window_bits = 9;
+   */
+  monobitWindowBits: number;
+
+  /**
+   * A monobit window passes with monobit_min_ones..monobit_max_ones ones.
+   *
+   * @generated from field: int32 monobit_min_ones = 10;
+   */
+  monobitMinOnes: number;
+
+  /**
+   * @generated from field: int32 monobit_max_ones = 11;
+   */
+  monobitMaxOnes: number;
+
+  /**
+   * Start-up tests passed: the first, and one after every failure or device
+   * recovery.
+   *
+   * @generated from field: uint64 startup_tests_passed = 12;
+   */
+  startupTestsPassed: bigint;
+
+  /**
+   * Samples dropped because a test failed before they were handed out.
+   *
+   * @generated from field: uint64 samples_discarded = 13;
+   */
+  samplesDiscarded: bigint;
 };
 
 /**
@@ -344,9 +413,9 @@ export const EntropySourceSchema: GenEnum<EntropySource> = /*@__PURE__*/
  */
 export const ControllerService: GenService<{
   /**
-   * StreamSamples delivers each conditioned 32-byte sample as soon as it is
-   * harvested and health-tested. The stream stalls (never degrades) while the
-   * entropy health tests fail, and resumes when fresh samples pass again.
+   * StreamSamples delivers each conditioned 32-byte sample once the health
+   * tests covering its raw bytes have passed. The stream stalls (never
+   * degrades) while the tests fail, and resumes after start-up testing passes.
    *
    * @generated from rpc lokey.controller.v1.ControllerService.StreamSamples
    */
