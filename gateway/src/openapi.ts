@@ -205,7 +205,9 @@ export function buildOpenApi(service: DescService = GatewayService): Record<stri
     info: {
       title: "LoKey gateway API",
       version: "1.0.0",
-      description: "True random numbers from an ATECC608A TRNG and a Fortuna CSPRNG. The same operations are served as gRPC, gRPC-Web and Connect (lokey.v1.GatewayService).",
+      description:
+        "Random numbers from a hardware TRNG (an ATECC608A; without one, the OS CSPRNG, named as the source's `origin` in /api/v1/status) " +
+        "and from a Fortuna CSPRNG seeded by it. The same operations are served as gRPC, gRPC-Web and Connect (lokey.v1.GatewayService).",
     },
     servers: [{ url: "/" }],
     paths,

@@ -13,11 +13,12 @@ export type SourceLimits = Record<Kind, Rate>;
 export type Limits = Record<SourceName, SourceLimits>;
 
 // Generous: the documented examples and `npm run bench` never meet them. The
-// TRNG is scarce (the chip makes about 1.4 KB/s for everyone): one client's
+// TRNG is scarce (the chip makes about 590 B/s of samples for everyone, two
+// Random outputs each: controller/README.md): one client's
 // share is about a fifth of it. Fortuna is a CSPRNG, limited only against
 // floods. Each burst is a minute's worth, as when only _PER_MIN is set.
 export const DEFAULT_LIMITS: Limits = {
-  trng: { requests: { perMinute: 600, burst: 600 }, bytes: { perMinute: 16_384, burst: 16_384 } },
+  trng: { requests: { perMinute: 600, burst: 600 }, bytes: { perMinute: 7_168, burst: 7_168 } },
   fortuna: { requests: { perMinute: 6000, burst: 6000 }, bytes: { perMinute: 100_000_000, burst: 100_000_000 } },
 };
 
