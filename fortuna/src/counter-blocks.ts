@@ -34,7 +34,13 @@ export function portableGenerateBlocks(): GenerateBlocks {
     const cipher = createCipheriv("aes-256-ecb", key, null).setAutoPadding(false);
     const all = inputs.blocks(counter, blocks + REKEY_BLOCKS);
     const out = cipher.update(all.subarray(0, blocks * BLOCK_BYTES));
-    key.set(cipher.update(all.subarray(blocks * BLOCK_BYTES)));
+    // 9.4.4: the new key replaces the old one in place, and the buffer it
+    // arrived in is wiped, so no copy of either key stays in our buffers. The
+    // cipher keeps its own copy of the old key inside OpenSSL, which
+    // JavaScript cannot reach; it goes when the cipher is collected.
+    const next = cipher.update(all.subarray(blocks * BLOCK_BYTES));
+    key.set(next);
+    next.fill(0);
     return out;
   };
 }

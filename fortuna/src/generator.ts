@@ -15,7 +15,14 @@ export const MAX_REQUEST_BYTES = 1 << 20;
 export function shad256(...parts: Uint8Array[]): Buffer {
   const inner = createHash("sha256");
   for (const p of parts) inner.update(p);
-  return createHash("sha256").update(inner.digest()).digest();
+  const h = inner.digest();
+  const out = createHash("sha256").update(h).digest();
+  // SHA-256(x) gives the result as surely as x does: when x holds a key, so
+  // does this, and it is not left behind (Cryptography Engineering ch. 8,
+  // "Wiping State"). The hash objects' own copies inside node:crypto cannot be
+  // reached from JavaScript and go when they are collected.
+  h.fill(0);
+  return out;
 }
 
 export class NotSeededError extends Error {
@@ -68,9 +75,15 @@ export class FortunaGenerator {
     return this.c !== 0n;
   }
 
-  /** 9.4.2 "Reseed": K = SHAd256(K || s); C = C + 1. */
+  /**
+   * 9.4.2 "Reseed": K = SHAd256(K || s); C = C + 1. The new key overwrites
+   * the old in place, and the digest it came in is wiped: K is the only copy
+   * we keep (the caller owns s and wipes it).
+   */
   reseed(seed: Uint8Array): void {
-    this.k.set(shad256(this.k, seed));
+    const next = shad256(this.k, seed);
+    this.k.set(next);
+    next.fill(0);
     this.c = (this.c + 1n) & COUNTER_MASK;
   }
 

@@ -1,7 +1,9 @@
 // Fortuna's health: unhealthy while unseeded, and when the last reseed is
 // older than the configured bound (fortuna.md, "What the service adds").
 // The registry is kept current without polling: a timer fires once at the
-// moment the last reseed turns stale, so an idle service costs no CPU.
+// moment the last reseed turns stale, so an idle service costs no CPU. The
+// age is measured on the accumulator's monotonic clock: a wall-clock step
+// would otherwise make a fresh seed look stale, or a stale one fresh.
 import type { HealthRegistry } from "../../runtime/src/index.js";
 import type { Accumulator } from "./accumulator.js";
 
@@ -16,20 +18,19 @@ const MAX_TIMER_MS = 2 ** 31 - 1;
 
 export class SeedHealth {
   private timer: NodeJS.Timeout | undefined;
-  private timerFor: number | undefined;
+  /** The reseed the timer is armed for (its reseed count): each reseed moves the stale moment. */
+  private timerFor: bigint | undefined;
 
   constructor(
     private readonly acc: Accumulator,
     private readonly registry: HealthRegistry,
     private readonly serviceNames: string[],
     private readonly maxSeedAgeMs: number,
-    private readonly now: () => number = Date.now,
   ) {}
 
   state(): SeedHealthState {
-    const { seeded, lastReseedAt } = this.acc.stats();
-    if (!seeded || lastReseedAt === undefined) return { healthy: false, reason: "Fortuna is not seeded yet" };
-    const age = this.now() - lastReseedAt;
+    const age = this.acc.msSinceReseed();
+    if (!this.acc.seeded || age === undefined) return { healthy: false, reason: "Fortuna is not seeded yet" };
     if (age > this.maxSeedAgeMs) {
       return { healthy: false, reason: `last reseed ${Math.round(age / 1000)} s ago, older than the ${Math.round(this.maxSeedAgeMs / 1000)} s bound` };
     }
@@ -40,18 +41,16 @@ export class SeedHealth {
   refresh(): SeedHealthState {
     const s = this.state();
     this.registry.setAll(s.healthy ? "SERVING" : "NOT_SERVING", this.serviceNames);
-    const last = this.acc.stats().lastReseedAt;
-    if (s.healthy && last !== undefined) {
-      const staleAt = last + this.maxSeedAgeMs + 1;
-      if (this.timerFor !== staleAt) {
-        this.stop();
-        this.timerFor = staleAt;
-        this.timer = setTimeout(() => {
-          this.timerFor = undefined;
-          this.refresh();
-        }, Math.min(Math.max(staleAt - this.now(), 0), MAX_TIMER_MS));
-        this.timer.unref();
-      }
+    const age = this.acc.msSinceReseed();
+    const reseed = this.acc.stats().reseedCount;
+    if (s.healthy && age !== undefined && this.timerFor !== reseed) {
+      this.stop();
+      this.timerFor = reseed;
+      this.timer = setTimeout(() => {
+        this.timerFor = undefined;
+        this.refresh();
+      }, Math.min(Math.max(this.maxSeedAgeMs + 1 - age, 0), MAX_TIMER_MS));
+      this.timer.unref();
     }
     return s;
   }

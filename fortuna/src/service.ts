@@ -5,7 +5,7 @@
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
 import { FortunaService } from "../../gen/lokey/fortuna/v1/fortuna_pb.js";
 import { bind, healthReply, HealthRegistry, peerOf, silentLogger, type Logger, type ServiceBinding } from "../../runtime/src/index.js";
-import { Accumulator } from "./accumulator.js";
+import { Accumulator, systemClock, type Clock } from "./accumulator.js";
 import { firstSeed, type LocalEntropy } from "./first-seed.js";
 import { MAX_REQUEST_BYTES, NotSeededError } from "./generator.js";
 import { SeedHealth } from "./seed-health.js";
@@ -23,7 +23,8 @@ export interface FortunaOptions {
   maxSeeders?: number;
   /** The local secret in the first key (default: the OS CSPRNG). */
   entropy?: LocalEntropy;
-  now?: () => number;
+  /** Wall clock (shown) and monotonic clock (the 100 ms rule, seed age); tests inject their own. */
+  clock?: Clock;
   health?: HealthRegistry;
   log?: Logger;
 }
@@ -48,11 +49,11 @@ function notASeeder(): ConnectError {
 }
 
 export function createFortuna(opts: FortunaOptions): Fortuna {
-  const now = opts.now ?? Date.now;
+  const clock = opts.clock ?? systemClock;
   const log = opts.log ?? silentLogger;
-  const acc = new Accumulator(now);
+  const acc = new Accumulator(clock);
   const health = opts.health ?? new HealthRegistry();
-  const seedHealth = new SeedHealth(acc, health, [FortunaService.typeName], opts.maxSeedAgeMs, now);
+  const seedHealth = new SeedHealth(acc, health, [FortunaService.typeName], opts.maxSeedAgeMs);
   seedHealth.refresh();
   const sources = new SourceTable(opts.maxSeeders ?? MAX_SOURCES);
 
@@ -90,7 +91,10 @@ export function createFortuna(opts: FortunaOptions): Fortuna {
       // as soon as the gateway has seeded it, but never from the caller's
       // material alone (first-seed.ts). Later seeds become events of the
       // caller's own source, spread over the pools, and this request reseeds
-      // when the pool rules allow (9.5.5).
+      // when the pool rules allow (9.5.5), with no need of a later request
+      // for random data. A seeder whose every call should reseed sends two
+      // rounds of the pools' worth of events, as the gateway does
+      // (gateway/src/engine/seeder.ts, SEED_SAMPLES).
       seed(req, ctx) {
         const seeder = seederOf(ctx);
         let reseeded: boolean;
@@ -103,7 +107,9 @@ export function createFortuna(opts: FortunaOptions): Fortuna {
           reseeded = acc.maybeReseed();
         }
         seedHealth.refresh();
-        log.debug("seeded", { seeder, count: req.seeds.length, reseeded });
+        // One line per Seed call with the reseed count it left: how often the
+        // seeders' material really reaches the key (LOG_LEVEL=debug).
+        log.debug("seeded", { seeder, count: req.seeds.length, reseeded, reseedCount: acc.stats().reseedCount });
         return { status: reseeded ? "reseeded" : "pooled", count: req.seeds.length, reseeded };
       },
 
@@ -142,7 +148,7 @@ export function createFortuna(opts: FortunaOptions): Fortuna {
         const s = acc.stats();
         return {
           status: h.healthy ? "healthy" : "unhealthy",
-          timestamp: rfc3339(now()),
+          timestamp: rfc3339(clock.wall()),
           seeded: s.seeded,
           lastReseed: rfc3339(s.lastReseedAt),
           reason: h.reason,

@@ -3,27 +3,22 @@ import assert from "node:assert/strict";
 import { Accumulator, MIN_POOL_SIZE, RESEED_INTERVAL_MS } from "../src/accumulator.js";
 import { NotSeededError } from "../src/generator.js";
 import { MAX_EVENT_BYTES, Pools } from "../src/pools.js";
+import { fakeClock } from "./harness.js";
 import { refPseudoRandom, sha256, shad256, type RefState } from "./reference.js";
-
-/** A clock the test moves by hand. */
-function fakeClock(start = 1_700_000_000_000) {
-  let t = start;
-  return { now: () => t, advance: (ms: number) => void (t += ms) };
-}
 
 const stateOf = (a: Accumulator): RefState => ({ key: Buffer.from(a.generator.key), counter: a.generator.counter });
 const event = (source: number, data: Uint8Array) => Buffer.concat([Buffer.of(source, data.length), data]);
 
 function seededAccumulator() {
   const clock = fakeClock();
-  const acc = new Accumulator(clock.now);
+  const acc = new Accumulator(clock);
   acc.seedDirect(Buffer.from("initial seed"));
   return { clock, acc };
 }
 
 describe("Accumulator", () => {
   test("refuses output until seeded, even when asked through the accumulator", () => {
-    const acc = new Accumulator(fakeClock().now);
+    const acc = new Accumulator(fakeClock());
     assert.throws(() => acc.randomData(16), NotSeededError);
     assert.equal(acc.stats().seeded, false);
     assert.equal(acc.stats().requestsServed, 0n);
@@ -118,6 +113,24 @@ describe("Accumulator", () => {
     const before = stateOf(acc);
     assert.equal(acc.maybeReseed(), true);
     assert.deepEqual(Buffer.from(acc.generator.key), shad256(before.key, shad256(Buffer.concat(p0))));
+  });
+
+  test("a pool reseed wipes the seed it handed to the generator once the key is made", () => {
+    const { clock, acc } = seededAccumulator();
+    const handed: Uint8Array[] = [];
+    const reseed = acc.generator.reseed.bind(acc.generator);
+    acc.generator.reseed = (seed) => {
+      handed.push(seed);
+      reseed(seed);
+    };
+    for (let e = 0; e < 64; e++) acc.addRandomEvent(1, Buffer.alloc(32, e + 1));
+    clock.advance(RESEED_INTERVAL_MS);
+    const before = stateOf(acc);
+    assert.equal(acc.maybeReseed(), true);
+    assert.equal(handed.length, 1);
+    assert.equal(handed[0].length, 32, "SHAd256 of P0 alone in reseed 1");
+    assert.ok(handed[0].every((b) => b === 0), "the seed buffer is wiped");
+    assert.notDeepEqual(Buffer.from(acc.generator.key), before.key);
   });
 
   test("addSeed splits long seeds into events of at most 32 bytes", () => {

@@ -81,9 +81,9 @@ describe("first-seed takeover", () => {
       await h.grpc.seed({ seeds: [seed] });
       // Models of the service, fed everything the attacker sends, on the same clock:
       // the attacker's with the first key the old code made, and one that knows the local secret.
-      const attacker = new Accumulator(h.clock.now);
+      const attacker = new Accumulator(h.clock);
       attacker.seedDirect(seed);
-      const insider = new Accumulator(h.clock.now);
+      const insider = new Accumulator(h.clock);
       insider.seedDirect(Buffer.concat([local, seed]));
       let predicted = 0;
       let explained = 0;

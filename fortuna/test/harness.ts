@@ -2,6 +2,7 @@
 // a clock the test moves by hand (no wall-clock waits or thresholds).
 import { FortunaService } from "../../gen/lokey/fortuna/v1/fortuna_pb.js";
 import { createGrpcClient, silentLogger, startServer, type GrpcClient, type RunningServer, type SecurityConfig } from "../../runtime/src/index.js";
+import { systemClock, type Clock } from "../src/accumulator.js";
 import type { LocalEntropy } from "../src/first-seed.js";
 import { createFortuna, type Fortuna } from "../src/service.js";
 import type { TestPki } from "./pki.js";
@@ -12,9 +13,42 @@ export interface Harness {
   base: string;
   address: string;
   grpc: GrpcClient<typeof FortunaService>;
-  clock: { now: () => number; advance: (ms: number) => void };
+  clock: TestClock;
   close(): Promise<void>;
 }
+
+/** The service's two clocks, moved by hand. */
+export interface TestClock extends Clock {
+  /** Time passes: both clocks move on by `ms`. */
+  advance(ms: number): void;
+  /** The wall clock alone is set (NTP, an operator); `ms` may be negative. */
+  stepWall(ms: number): void;
+}
+
+export function fakeClock(wallStart = Date.UTC(2026, 0, 1)): TestClock {
+  let wall = wallStart;
+  let mono = 0;
+  return {
+    wall: () => wall,
+    monotonic: () => mono,
+    advance: (ms) => {
+      wall += ms;
+      mono += ms;
+    },
+    stepWall: (ms) => void (wall += ms),
+  };
+}
+
+/** The real clocks; they cannot be moved by hand. */
+const realClock: TestClock = {
+  ...systemClock,
+  advance: () => {
+    throw new Error("a real clock cannot be advanced");
+  },
+  stepWall: () => {
+    throw new Error("a real clock cannot be stepped");
+  },
+};
 
 export interface HarnessOptions {
   maxSeedAgeMs?: number;
@@ -33,8 +67,7 @@ export interface HarnessOptions {
 }
 
 export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> {
-  let t = Date.UTC(2026, 0, 1);
-  const clock = { now: () => (opts.realClock ? Date.now() : t), advance: (ms: number) => void (t += ms) };
+  const clock = opts.realClock ? realClock : fakeClock();
   const allowedClients = opts.allowedClients ?? [];
   let security: SecurityConfig | undefined;
   if (opts.pki) {
@@ -44,7 +77,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   const fortuna = createFortuna({
     maxSeedAgeMs: opts.maxSeedAgeMs ?? 24 * 3600 * 1000,
     amplificationFactor: opts.amplificationFactor ?? 4,
-    now: clock.now,
+    clock,
     maxSeeders: opts.maxSeeders,
     entropy: opts.entropy,
   });

@@ -8,6 +8,7 @@ import { certPaths, ensureCerts } from "../../../scripts/certs.js";
 import { ConfigError, EnvReader, silentLogger } from "../../../runtime/src/index.js";
 import { openGatewayEngine, readGatewayEngineConfig } from "../../src/engine/engine.js";
 import { Rocks } from "../../src/engine/rocks.js";
+import { SEED_SAMPLES } from "../../src/engine/seeder.js";
 import { DIRECT_MARK, FakeController, FakeFortuna, SEED_MARK, STREAM_MARK, settled, testConfig, until } from "./fakes.js";
 import { tempDir } from "./helpers.js";
 
@@ -36,7 +37,7 @@ describe("gateway engine with fake upstreams", () => {
   test("seeds Fortuna at start with fresh controller samples, fills both queues, reports status and health", async () => {
     const { engine, controller, fortuna } = await setup();
     await until("fortuna seeded", () => engine.health().seeded);
-    assert.equal(fortuna.seeds[0].length, 5);
+    assert.equal(fortuna.seeds[0].length, SEED_SAMPLES);
     // Seed material came from Generate, not from the stream that feeds the queue.
     assert.ok(fortuna.seeds[0].every((s) => s.startsWith(SEED_MARK.toString(16)) && controller.generated.includes(s)));
     await until("queues full", async () => {
