@@ -41,7 +41,8 @@ function stopAll(reason: string) {
 
 // PORT is per process, so the whole stack is moved with one variable per
 // service (e.g. to run beside another copy); the gateway follows its upstreams.
-const portOf = (s: (typeof SERVICES)[number]) => process.env[s.portVar] ?? String(s.port);
+// A plain PORT means the public one, the gateway's, as for one service.
+const portOf = (s: (typeof SERVICES)[number]) => process.env[s.portVar] || (s.name === "gateway" ? process.env.PORT : undefined) || String(s.port);
 const controllerPort = portOf(SERVICES[0]);
 const fortunaPort = portOf(SERVICES[1]);
 
@@ -75,7 +76,9 @@ for (const svc of chosen) {
     env.FORTUNA_ADDR ??= `127.0.0.1:${fortunaPort}`;
   }
   const child = spawn(process.execPath, ["--import", "tsx", `${name}/src/main.ts`], {
-    stdio: ["ignore", "pipe", "pipe"],
+    // The IPC channel is a lifeline: if this process dies, even by SIGKILL,
+    // each child sees it close and shuts down (runtime/src/run.ts).
+    stdio: ["ignore", "pipe", "pipe", "ipc"],
     env,
     // Own process group: a terminal's Ctrl-C reaches only us, and each child
     // gets exactly one SIGTERM from stopAll (a second signal means "now").

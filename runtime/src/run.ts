@@ -76,6 +76,12 @@ export async function runService(
     };
     process.on("SIGINT", () => stop("SIGINT"));
     process.on("SIGTERM", () => stop("SIGTERM"));
+    // Started by a supervisor over an IPC channel (npm start): when that
+    // process dies, even by SIGKILL, the channel closes and we stop too.
+    if (process.channel) {
+      process.channel.unref();
+      process.once("disconnect", () => stop("parent exited"));
+    }
     return server;
   } catch (err) {
     if (err instanceof ConfigError) {
