@@ -1,5 +1,5 @@
 // Fortuna's GenerateBlocks and the rekey after it (Cryptography Engineering
-// 9.4.3-9.4.4; fortuna.md) in one call: AES-256 over a 128-bit little-endian
+// 9.4.3-9.4.4; docs/reference/fortuna.md) in one call: AES-256 over a 128-bit little-endian
 // block counter, encrypted straight into the caller's buffer.
 //
 // Why this is native: OpenSSL's CTR mode counts big-endian, and node:crypto
@@ -21,10 +21,10 @@
 #define PIECE_BLOCKS 256     // 4 KiB per ECB call: stays in L1 beside the output it makes
 
 typedef struct {
-  uint64_t lo, hi;  // the counter mod 2^128 (fortuna.md, "Generator")
+  uint64_t lo, hi;  // the counter mod 2^128 (docs/reference/fortuna.md, "Generator")
 } counter128;
 
-// Byte 0 least significant (fortuna.md, "Counter encoding"): one plain store on
+// Byte 0 least significant (docs/reference/fortuna.md, "Counter encoding"): one plain store on
 // little-endian hosts, byte-swapped on big-endian ones.
 static inline void store_le64(uint8_t *p, uint64_t v) {
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__

@@ -1,4 +1,4 @@
-// The Fortuna accumulator (Cryptography Engineering 9.5; fortuna.md,
+// The Fortuna accumulator (Cryptography Engineering 9.5; docs/reference/fortuna.md,
 // "Accumulator"): events spread over 32 pools, and a reseed from the pools,
 // decided on each request for random data, when P0 holds enough and the last
 // reseed is at least 100 ms old.

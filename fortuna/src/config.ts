@@ -5,7 +5,7 @@ import type { EnvReader } from "../../runtime/src/index.js";
 export interface FortunaConfig {
   /** Health turns NOT_SERVING when the last reseed is older than this (default 24 h). */
   maxSeedAgeMs: number;
-  /** Amplify's output per seed byte when the request gives no size (seed document, AMPLIFICATION_FACTOR). */
+  /** Amplify's output per seed byte when the request gives no size (docs/reference/original-design.md, AMPLIFICATION_FACTOR). */
   amplificationFactor: number;
   /** Standalone use only: seed once from the OS CSPRNG at start. Off: the gateway seeds us. */
   seedFromOs: boolean;

@@ -1,6 +1,6 @@
 // The portable GenerateBlocks, in plain node:crypto: the AES inputs of one
 // generator request are k consecutive values of the 128-bit block counter, each
-// written little-endian (fortuna.md, "Counter encoding"). OpenSSL's CTR mode
+// written little-endian (docs/reference/fortuna.md, "Counter encoding"). OpenSSL's CTR mode
 // counts big-endian, so we cannot use it; we encrypt these blocks with AES-ECB
 // instead, which gives the same bytes the published block-by-block loop gives.
 // The native path (native-blocks.ts) does the same without the buffer pass.
@@ -16,7 +16,7 @@ const BLOCK_BYTES = 16;
 // Cryptography Engineering 9.4.4: the new key is the next two blocks.
 export const REKEY_BLOCKS = 2;
 const LOW_WORD = 0x1_0000_0000n;
-// The counter is 128 bits wide (fortuna.md, "Generator"): arithmetic is modulo 2^128.
+// The counter is 128 bits wide (docs/reference/fortuna.md, "Generator"): arithmetic is modulo 2^128.
 export const COUNTER_MASK = (1n << 128n) - 1n;
 
 /**

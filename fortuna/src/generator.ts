@@ -1,5 +1,5 @@
 // The Fortuna generator (Ferguson, Schneier, Kohno: Cryptography Engineering,
-// 9.4), bit for bit with the conventions in fortuna.md: AES-256 over a 128-bit
+// 9.4), bit for bit with the conventions in docs/reference/fortuna.md: AES-256 over a 128-bit
 // little-endian block counter, SHAd256 reseeding, and a rekey after every request.
 import { createHash } from "node:crypto";
 import { COUNTER_MASK, REKEY_BLOCKS, portableGenerateBlocks, type GenerateBlocks } from "./counter-blocks.js";
@@ -11,7 +11,7 @@ const KEY_BYTES = 32;
 /** Largest single request: 2^20 bytes (Cryptography Engineering 9.4.4, "PseudoRandomData"). */
 export const MAX_REQUEST_BYTES = 1 << 20;
 
-/** SHAd256(x) = SHA-256(SHA-256(x)) (Cryptography Engineering 6.3.1; fortuna.md). */
+/** SHAd256(x) = SHA-256(SHA-256(x)) (Cryptography Engineering 6.3.1; docs/reference/fortuna.md). */
 export function shad256(...parts: Uint8Array[]): Buffer {
   const inner = createHash("sha256");
   for (const p of parts) inner.update(p);

@@ -1,5 +1,5 @@
 // Fortuna's health: unhealthy while unseeded, and when the last reseed is
-// older than the configured bound (fortuna.md, "What the service adds").
+// older than the configured bound (docs/reference/fortuna.md, "What the service adds").
 // The registry is kept current without polling: a timer fires once at the
 // moment the last reseed turns stale, so an idle service costs no CPU. The
 // age is measured on the accumulator's monotonic clock: a wall-clock step

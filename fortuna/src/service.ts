@@ -1,5 +1,5 @@
 // FortunaService (proto/lokey/fortuna/v1/fortuna.proto) over the accumulator:
-// the gateway's stream, the seed document's endpoints, and health.
+// the gateway's stream, the documented endpoints (docs/reference/rest-api.md), and health.
 // Request limits are the proto's field rules, checked by the runtime before
 // any handler runs, so a bad request never reaches the generator.
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";

@@ -26,12 +26,12 @@ describe("native generateBlocks", () => {
       [2n ** 64n - 2n, 4],
       [2n ** 64n - 1n, 513],
       [2n ** 96n - 1n, 3],
-      [2n ** 128n - 3n, 2], // the rekey blocks wrap to 0 (fortuna.md: C is mod 2^128)
+      [2n ** 128n - 3n, 2], // the rekey blocks wrap to 0 (docs/reference/fortuna.md: C is mod 2^128)
       [2n ** 128n - 1n, 3],
     ];
     for (const [counter, blocks] of cases) {
       const key = Buffer.from(Array.from({ length: 32 }, (_, i) => (i * 7 + blocks) & 0xff));
-      // The reference model's counter blocks keep the low 128 bits, so it wraps as fortuna.md says.
+      // The reference model's counter blocks keep the low 128 bits, so it wraps as docs/reference/fortuna.md says.
       const want = refPseudoRandom({ key: Buffer.from(key), counter }, blocks * 16);
       const out = Buffer.alloc(blocks * 16);
       native.generateBlocks(key, counter, out);

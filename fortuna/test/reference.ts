@@ -1,5 +1,5 @@
 // An independent, deliberately slow model of the published Fortuna generator
-// (fortuna.md): one AES-256-ECB call per block on a hand-written little-endian
+// (docs/reference/fortuna.md): one AES-256-ECB call per block on a hand-written little-endian
 // counter, SHA-256 twice for SHAd256. Tests compare the fast code with it.
 import { createCipheriv, createHash } from "node:crypto";
 

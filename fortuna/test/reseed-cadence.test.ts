@@ -43,7 +43,7 @@ describe("reseed cadence with the gateway's seeding pattern", () => {
     });
   }
 
-  test("the seed document's 5 samples per interval left most intervals without a reseed", async () => {
+  test("the original design's 5 samples per interval left most intervals without a reseed", async () => {
     const h = await startHarness();
     try {
       const five = () => Array.from({ length: 5 }, () => randomBytes(SAMPLE_BYTES));

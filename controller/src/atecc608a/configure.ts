@@ -1,4 +1,5 @@
-// One-time, irreversible configuration as the seed design describes it: check
+// One-time, irreversible configuration as the original design describes it
+// (docs/reference/original-design.md, "Configuration of the chip"): check
 // the lock state (a lock byte other than 0x55 counts as locked: protocol.ts
 // lockByteIsLocked); only when forced, write the TLS template to bytes 16..127 in
 // 4-byte words (skipping the read-only ones), set UserExtra/UserExtraAdd with
