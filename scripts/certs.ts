@@ -5,7 +5,7 @@
 // first run. `--force` makes everything anew.
 import { execFileSync } from "node:child_process";
 import { X509Certificate } from "node:crypto";
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -117,13 +117,82 @@ export function ensureCerts(dir: string, opts: EnsureOptions = {}): string[] {
   return made;
 }
 
-if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  const args = process.argv.slice(2);
-  const force = args.includes("--force");
-  const dir = args.find((a) => !a.startsWith("--")) ?? process.env.CERTS_DIR ?? DEFAULT_CERTS_DIR;
+// The command line: `npm run certs -- [DIR] [--force] [--host [SERVICE=]NAME]...`.
+// --host adds a DNS name to certificates' SANs, for the names services are
+// reached at elsewhere (Kubernetes Services: deploy/kubernetes/README.md).
+// SERVICE=NAME gives it to that service's certificate alone: the gateway
+// tells its upstreams apart by these names, so one upstream's name on another
+// upstream's certificate would let that one pose as it. A bare NAME goes on
+// all three. A certificate lacking a requested name is made again under the
+// same CA, with this run's names, so names can be added to a set in use
+// without a new CA: name every one each time.
+interface CliArgs {
+  dir: string;
+  force: boolean;
+  /** Extra names per service; the key "" holds those for every service. */
+  hosts: Map<string, string[]>;
+}
+
+const DNS_NAME = /^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/;
+
+function parseCli(argv: string[]): CliArgs {
+  const hosts = new Map<string, string[]>();
+  let force = false;
+  let dir: string | undefined;
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    if (a === "--force") force = true;
+    else if (a === "--host" || a.startsWith("--host=")) {
+      const spec = a === "--host" ? argv[++i] : a.slice("--host=".length);
+      if (!spec) throw new Error("--host needs a value: NAME or SERVICE=NAME");
+      const eq = spec.indexOf("=");
+      const [service, name] = eq < 0 ? ["", spec] : [spec.slice(0, eq), spec.slice(eq + 1)];
+      if (eq >= 0 && !(SERVICE_NAMES as readonly string[]).includes(service)) throw new Error(`--host ${spec}: the service must be one of ${SERVICE_NAMES.join(", ")}`);
+      if (!DNS_NAME.test(name) || name.length > 253) throw new Error(`--host ${spec}: ${JSON.stringify(name)} is not a DNS name`);
+      hosts.set(service, [...(hosts.get(service) ?? []), name]);
+    } else if (a.startsWith("--")) throw new Error(`unknown option ${a} (known: --force, --host [SERVICE=]NAME)`);
+    else if (dir === undefined) dir = a;
+    else throw new Error(`one directory only, got ${dir} and ${a}`);
+  }
+  return { dir: dir ?? process.env.CERTS_DIR ?? DEFAULT_CERTS_DIR, force, hosts };
+}
+
+/** Makes `service`'s certificate again under the CA in `dir`, with `hosts` among its SANs. */
+function reissue(dir: string, service: string, hosts: string[]): void {
+  // ensureCerts keeps a CA it finds, so a scratch directory holding only the
+  // CA yields leaves signed by it; this service's pair is taken from there.
+  const scratch = mkdtempSync(join(dir, ".reissue-"));
   try {
-    const made = ensureCerts(dir, { force });
-    console.log(made.length ? `wrote ${made.join(", ")} under ${dir}/` : `certificates under ${dir}/ are complete; --force makes new ones`);
+    for (const f of ["ca.crt", "ca.key"]) copyFileSync(join(dir, f), join(scratch, f));
+    ensureCerts(scratch, { extraHosts: hosts });
+    const from = certPaths(scratch, service);
+    const to = certPaths(dir, service);
+    copyFileSync(from.key, to.key);
+    chmodSync(to.key, 0o600);
+    copyFileSync(from.cert, to.cert);
+  } finally {
+    rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  try {
+    const { dir, force, hosts } = parseCli(process.argv.slice(2));
+    const shared = hosts.get("") ?? [];
+    const made = ensureCerts(dir, { force, extraHosts: shared });
+    const renamed: string[] = [];
+    for (const service of SERVICE_NAMES) {
+      const want = [...shared, ...(hosts.get(service) ?? [])];
+      const cert = new X509Certificate(readFileSync(certPaths(dir, service).cert));
+      // Only the SANs count: a TLS client ignores the subject once SANs exist.
+      const missing = want.filter((h) => cert.checkHost(h, { subject: "never" }) === undefined);
+      if (missing.length === 0) continue;
+      reissue(dir, service, want);
+      renamed.push(`${service}.crt (${missing.join(", ")})`);
+    }
+    if (made.length) console.log(`wrote ${made.join(", ")} under ${dir}/`);
+    if (renamed.length) console.log(`made again with the names asked for: ${renamed.join(", ")}`);
+    if (!made.length && !renamed.length) console.log(`certificates under ${dir}/ are complete; --force makes new ones`);
   } catch (err) {
     console.error(err instanceof Error ? err.message : String(err));
     process.exit(1);
