@@ -10,7 +10,7 @@ import {
   type GetMetricsResponse,
   type StreamDataResponse,
 } from "../../gen/lokey/v1/gateway_pb.js";
-import { bind, invalidArgument, peerOf, silentLogger, type Logger, type ServiceBinding } from "../../runtime/src/index.js";
+import { allSent, bind, invalidArgument, peerOf, readyToSend, silentLogger, type Logger, type ServiceBinding } from "../../runtime/src/index.js";
 import type { GatewayEngine, QueueStatus, SourceName } from "./engine/types.js";
 import { decodeValues, formatInfo, valuesJson } from "./formats.js";
 import { healthReport, rfc3339 } from "./health.js";
@@ -160,10 +160,13 @@ export function createGatewayBinding(engine: GatewayEngine, opts: GatewayBinding
         return { contentType: engine.metrics.contentType, text: await engine.metrics.metrics() };
       },
 
-      // Pulls the next chunk only when the previous one was taken by the
-      // transport, so a slow reader slows consumption instead of buffering.
-      // Each chunk is charged to the quota before it is taken; a caller out
-      // of bytes gets what was taken, then RESOURCE_EXHAUSTED.
+      // Takes the next chunk only when everything yielded before has left for
+      // the client, and no more than the client's flow-control window takes
+      // (runtime/src/send-flow.ts): a reader that stops, stops consumption,
+      // and a chunk may be smaller than chunk_size. The first wait sends the
+      // response head, so the client knows its stream is accepted while the
+      // queue is still empty. Each chunk is charged to the quota before it is
+      // taken; a caller out of bytes gets what was taken, then RESOURCE_EXHAUSTED.
       async *streamData(req, ctx) {
         const source = sourceName(req.source);
         const charge = quotas.admit(ctx, source, 0);
@@ -175,9 +178,18 @@ export function createGatewayBinding(engine: GatewayEngine, opts: GatewayBinding
             want = charge.upTo(left === undefined || left > BigInt(chunk) ? chunk : Number(left));
           } catch (err) {
             // A started REST body can only be cut off (the connection closed):
-            // a turn of the event loop first lets the chunks already yielded
-            // leave, so the caller keeps what it was charged for.
-            await new Promise((resolve) => setImmediate(resolve));
+            // the chunks already yielded leave first, so the caller keeps what
+            // it was charged for.
+            await allSent(ctx).catch(() => undefined);
+            throw err;
+          }
+          try {
+            const room = await readyToSend(ctx, want);
+            charge.refund(want - room);
+            want = room;
+          } catch (err) {
+            charge.refund(want);
+            if (ctx.signal.aborted) return;
             throw err;
           }
           let data: Uint8Array;

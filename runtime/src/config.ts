@@ -1,6 +1,7 @@
 // Configuration comes from environment variables, read once at start-up.
 // Every accessor validates and throws a ConfigError that names the variable,
 // so a typo in a deployment fails at boot instead of at the first request.
+import type { ConnectionLimits } from "./connections.js";
 import { LOG_LEVELS, type LogLevel } from "./log.js";
 
 export class ConfigError extends Error {
@@ -77,6 +78,8 @@ export interface CommonConfig {
   shutdownTimeoutMs: number;
   /** Largest request body/message accepted on any protocol. */
   maxRequestBytes: number;
+  /** Timeouts and limits of every connection to the port (runtime/src/connections.ts). */
+  connections: ConnectionLimits;
 }
 
 export function readCommonConfig(env: EnvReader, defaultPort: number, defaultHost = "0.0.0.0"): CommonConfig {
@@ -86,5 +89,23 @@ export function readCommonConfig(env: EnvReader, defaultPort: number, defaultHos
     logLevel: env.oneOf("LOG_LEVEL", "info", LOG_LEVELS),
     shutdownTimeoutMs: env.int("SHUTDOWN_TIMEOUT_MS", 10_000, { min: 0, max: 600_000 }),
     maxRequestBytes: env.int("MAX_REQUEST_BYTES", 4 * 1024 * 1024, { min: 1024, max: 64 * 1024 * 1024 }),
+    connections: readConnectionLimits(env),
+  };
+}
+
+function readConnectionLimits(env: EnvReader): ConnectionLimits {
+  const day = 24 * 3600 * 1000;
+  const headersTimeoutMs = env.int("HTTP_HEADERS_TIMEOUT_MS", 60_000, { min: 100, max: day });
+  const requestTimeoutMs = env.int("HTTP_REQUEST_TIMEOUT_MS", 300_000, { min: 100, max: day });
+  // Node refuses a headers timeout longer than the request timeout (docs: server.headersTimeout).
+  if (headersTimeoutMs > requestTimeoutMs) {
+    throw new ConfigError("HTTP_HEADERS_TIMEOUT_MS", `must not exceed HTTP_REQUEST_TIMEOUT_MS (${requestTimeoutMs}), got ${headersTimeoutMs}`);
+  }
+  return {
+    headersTimeoutMs,
+    requestTimeoutMs,
+    idleTimeoutMs: env.int("HTTP_IDLE_TIMEOUT_MS", 60_000, { min: 100, max: day }),
+    maxConcurrentStreams: env.int("HTTP2_MAX_CONCURRENT_STREAMS", 100, { min: 1, max: 2 ** 31 - 1 }),
+    maxConnectionsPerClient: env.int("MAX_CONNECTIONS_PER_CLIENT", 256, { min: 1, max: 1_000_000 }),
   };
 }

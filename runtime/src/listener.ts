@@ -4,19 +4,29 @@
 import { createServer as createNetServer, type Server as NetServer, type Socket } from "node:net";
 import type { Server as Http1Server } from "node:http";
 import { createSecureServer, type Http2SecureServer, type Http2Server, type Http2ServerRequest, type Http2ServerResponse } from "node:http2";
+import { applyTlsTimeouts, http2Settings, startHttp1Timeouts, type ConnectionGuard } from "./connections.js";
 import type { TlsFiles } from "./security-config.js";
 
 // RFC 9113 §3.4: the client connection preface.
 const HTTP2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
 
-export function createDualListener(h1: Http1Server, h2: Http2Server): NetServer {
-  return createNetServer({ pauseOnConnect: true }, (socket: Socket) => {
+/**
+ * A plain port. `guard` counts connections per client and bounds the sniffing:
+ * a socket that has not sent enough to tell the protocols apart within the
+ * header timeout is closed (a silent or trickling client would hold it forever).
+ */
+export function createDualListener(h1: Http1Server, h2: Http2Server, guard: ConnectionGuard): NetServer {
+  startHttp1Timeouts(h1);
+  const server = createNetServer({ pauseOnConnect: true }, (socket: Socket) => {
+    if (socket.destroyed) return; // refused by the guard
+    const cancelDeadline = guard.deadline(socket);
     let seen = Buffer.alloc(0);
     const onData = (chunk: Buffer) => {
       seen = Buffer.concat([seen, chunk]);
       const n = Math.min(seen.length, HTTP2_PREFACE.length);
       const isH2Prefix = seen.subarray(0, n).equals(HTTP2_PREFACE.subarray(0, n));
       if (isH2Prefix && seen.length < HTTP2_PREFACE.length) return; // wait for the rest of the preface
+      cancelDeadline();
       socket.off("data", onData);
       socket.off("error", onEarlyError);
       socket.pause();
@@ -31,6 +41,8 @@ export function createDualListener(h1: Http1Server, h2: Http2Server): NetServer 
     socket.on("error", onEarlyError);
     socket.resume();
   });
+  guard.guard(server);
+  return server;
 }
 
 /**
@@ -39,8 +51,13 @@ export function createDualListener(h1: Http1Server, h2: Http2Server): NetServer 
  * does not fail without one: health and reflection stay open, and the access
  * rule of each method decides (runtime/src/access.ts).
  */
-export function createTlsListener(tls: TlsFiles, handler: (req: Http2ServerRequest, res: Http2ServerResponse) => void): Http2SecureServer {
-  return createSecureServer(
+export function createTlsListener(
+  tls: TlsFiles,
+  handler: (req: Http2ServerRequest, res: Http2ServerResponse) => void,
+  guard: ConnectionGuard,
+): Http2SecureServer {
+  const limits = guard.limits;
+  const server = createSecureServer(
     {
       cert: tls.cert,
       key: tls.key,
@@ -48,7 +65,13 @@ export function createTlsListener(tls: TlsFiles, handler: (req: Http2ServerReque
       // Node then offers ALPN h2 and http/1.1 itself.
       allowHTTP1: true,
       minVersion: "TLSv1.2",
+      handshakeTimeout: limits.headersTimeoutMs,
+      settings: http2Settings(limits),
     },
     handler,
   );
+  applyTlsTimeouts(server, limits);
+  guard.guard(server);
+  guard.watchTls(server);
+  return server;
 }

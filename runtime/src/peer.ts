@@ -36,7 +36,7 @@ LOOPBACK.addSubnet("127.0.0.0", 8, "ipv4");
 LOOPBACK.addAddress("::1", "ipv6");
 
 /** Strips the IPv4-mapped IPv6 prefix Node reports on dual-stack sockets. */
-const plainAddress = (a: string) => (a.startsWith("::ffff:") && isIP(a.slice(7)) === 4 ? a.slice(7) : a);
+export const plainAddress = (a: string) => (a.startsWith("::ffff:") && isIP(a.slice(7)) === 4 ? a.slice(7) : a);
 
 function inList(list: BlockList, address: string): boolean {
   const family = isIP(address);

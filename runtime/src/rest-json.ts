@@ -53,7 +53,7 @@ export function hexToBytes(text: string, name: string): Uint8Array {
  * values arrive as checked strings and skip that test.
  */
 function adapt(schema: DescMessage, json: Record<string, unknown>, ctx: AdaptContext, path: string): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
+  const out = jsonObject();
   for (const [key, value] of Object.entries(json)) {
     const field = findField(schema, key);
     out[key] = field ? adaptValue(field, value, ctx, path + field.name) : value;
@@ -135,6 +135,12 @@ function checkJsonType(f: DescField, v: unknown, name: string): void {
     if (typeof v !== "number") throw fail();
     return;
   }
+  // Beyond 2^53 a JSON number has been rounded to a double (1234567890123456789e0
+  // arrives as 1234567890123456800): plain digits are kept exact, so only
+  // another spelling gets here, and it is refused rather than rounded.
+  if (typeof v === "number" && Number.isInteger(v) && !Number.isSafeInteger(v)) {
+    throw new RestBodyError(`${name}: ${v} may have been rounded; write integers beyond 2^53 as plain digits`);
+  }
   const n = typeof v === "number" && Number.isInteger(v) ? BigInt(v) : typeof v === "string" && EXACT_DIGITS.test(v) ? BigInt(v) : undefined;
   if (n === undefined) throw fail();
   if (n < width[0] || n > width[1]) {
@@ -187,6 +193,15 @@ function typeWord(f: DescField, item = false): string {
     default:
       return "an integer in range";
   }
+}
+
+/**
+ * An object for JSON keys, without a prototype: a "__proto__" key is then a
+ * key like any other (an unknown field), where assigning it to a plain object
+ * would replace that object's prototype and drop the key unseen.
+ */
+export function jsonObject(): Record<string, unknown> {
+  return Object.create(null) as Record<string, unknown>;
 }
 
 /**

@@ -1,10 +1,13 @@
 // Reading a REST request into the JSON a request message is parsed from:
-// body limits, lenient Content-Type, typed query parameters, required fields.
+// body limits, content codings, lenient Content-Type, typed query
+// parameters, required fields.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
+import { promisify } from "node:util";
+import { brotliDecompress, gunzip, inflate, type ZlibOptions } from "node:zlib";
 import { ScalarType, type DescMessage } from "@bufbuild/protobuf";
 import { invalidArgument } from "./errors.js";
-import { findField, parseJsonExact, RestBodyError } from "./rest-json.js";
+import { findField, jsonObject, parseJsonExact, RestBodyError } from "./rest-json.js";
 import { fieldRules } from "./rules.js";
 
 export type NodeRequest = IncomingMessage | Http2ServerRequest;
@@ -13,13 +16,46 @@ export type NodeResponse = ServerResponse | Http2ServerResponse;
 /** A body over the request size limit (answered like any unreadable body). */
 export class PayloadTooLarge extends Error {}
 
+type Decoder = (body: Buffer, opts: ZlibOptions) => Promise<Buffer>;
+
+// RFC 9110 §8.4.1: gzip (x-gzip is its old name) and deflate (zlib format),
+// and br (RFC 7932), as Connect accepts them on its own routes.
+const DECODERS: Record<string, Decoder> = {
+  gzip: promisify(gunzip),
+  "x-gzip": promisify(gunzip),
+  deflate: promisify(inflate),
+  br: promisify(brotliDecompress) as Decoder,
+};
+
+/** A Content-Encoding this server cannot decode: 415 (RFC 9110 §15.5.16). */
+export class UnsupportedEncoding extends Error {
+  readonly supported = "gzip, deflate, br";
+}
+
+/** The request's content codings in the order they were applied; identity is none. */
+function contentCodings(req: NodeRequest): string[] {
+  const header = req.headers["content-encoding"];
+  const codings = (Array.isArray(header) ? header.join(",") : header ?? "")
+    .split(",")
+    .map((c) => c.trim().toLowerCase())
+    .filter((c) => c !== "" && c !== "identity");
+  for (const c of codings) if (!DECODERS[c]) throw new UnsupportedEncoding(`Content-Encoding ${JSON.stringify(c)} is not supported (supported: gzip, deflate, br)`);
+  return codings;
+}
+
 export function headersOf(req: NodeRequest): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [k, v] of Object.entries(req.headers)) if (!k.startsWith(":") && v !== undefined) out[k] = Array.isArray(v) ? v.join(", ") : v;
   return out;
 }
 
+/**
+ * The request body, decoded when it has a Content-Encoding. `max` bounds what
+ * is read and what each decoding makes of it, so a small compressed body
+ * cannot inflate into an unbounded one.
+ */
 export async function readBody(req: NodeRequest, max: number): Promise<Buffer> {
+  const codings = contentCodings(req);
   const declared = Number(req.headers["content-length"] ?? 0);
   if (declared > max) throw new PayloadTooLarge(`the body is larger than ${max} bytes`);
   const chunks: Buffer[] = [];
@@ -29,7 +65,16 @@ export async function readBody(req: NodeRequest, max: number): Promise<Buffer> {
     if (size > max) throw new PayloadTooLarge(`the body is larger than ${max} bytes`);
     chunks.push(chunk);
   }
-  return Buffer.concat(chunks);
+  let body: Buffer = Buffer.concat(chunks);
+  for (const coding of codings.reverse()) {
+    try {
+      body = await DECODERS[coding](body, { maxOutputLength: max });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE") throw new PayloadTooLarge(`the body is larger than ${max} bytes once decoded`);
+      throw new RestBodyError(`the body is not valid ${coding}`);
+    }
+  }
+  return body;
 }
 
 // The documented routes read their body as JSON whatever the Content-Type
@@ -48,7 +93,7 @@ export function parseBody(body: Buffer): Record<string, unknown> {
 }
 
 export function queryToJson(schema: DescMessage, params: URLSearchParams): Record<string, unknown> {
-  const json: Record<string, unknown> = {};
+  const json = jsonObject();
   for (const key of new Set(params.keys())) {
     const field = findField(schema, key);
     if (!field) throw invalidArgument(`unknown query parameter ${JSON.stringify(key)}`);

@@ -15,7 +15,7 @@ export interface ServiceContext {
 }
 
 /** What a service's build function returns: everything startServer needs but the shared settings. */
-export type ServiceSetup = Omit<ServerOptions, "port" | "host" | "log" | "name" | "maxRequestBytes" | "shutdownTimeoutMs" | "security">;
+export type ServiceSetup = Omit<ServerOptions, "port" | "host" | "log" | "name" | "maxRequestBytes" | "shutdownTimeoutMs" | "security" | "connections">;
 
 export interface RunOptions {
   /** Where to listen when HOST is unset: upstreams default to loopback, the public gateway to every interface. */
@@ -66,6 +66,7 @@ export async function runService(
       host: common.host,
       maxRequestBytes: common.maxRequestBytes,
       shutdownTimeoutMs: common.shutdownTimeoutMs,
+      connections: common.connections,
     });
     let signals = 0;
     const stop = (signal: string) => {

@@ -7,13 +7,16 @@ import { createServer as createHttp2Server, type Http2Session } from "node:http2
 import type { Socket } from "node:net";
 import type { DescMethod, DescService, Message } from "@bufbuild/protobuf";
 import type { ConnectRouter, HandlerContext, ServiceImpl } from "@connectrpc/connect";
-import { connectNodeAdapter } from "@connectrpc/connect-node";
 import { Health } from "../../gen/grpc/health/v1/health_pb.js";
 import { healthImpl, HealthRegistry } from "./health.js";
 import { authorize, serviceIdentityOf, type AccessPolicy } from "./access.js";
+import { ConnectionGuard, DEFAULT_CONNECTION_LIMITS, http1Options, http2Settings, type ConnectionLimits } from "./connections.js";
 import { CorsPolicy } from "./cors.js";
 import { createDualListener, createTlsListener } from "./listener.js";
 import { peerContextValues, peerFromRequest, type Peer } from "./peer.js";
+import { requestUrl } from "./request-target.js";
+import { createRpcAdapter } from "./rpc-adapter.js";
+import { sendFlowFor, sendFlowKey } from "./send-flow.js";
 import type { SecurityConfig } from "./security-config.js";
 import type { Logger } from "./log.js";
 import { ReflectionIndex, reflectionV1AlphaImpl, reflectionV1Impl, ReflectionV1, ReflectionV1Alpha } from "./reflection.js";
@@ -55,6 +58,8 @@ export interface ServerOptions {
   maxRequestBytes?: number;
   /** Longest wait for in-flight requests at shutdown (default 10 s). */
   shutdownTimeoutMs?: number;
+  /** Timeouts and per-client limits of connections (runtime/src/connections.ts; defaults there). */
+  connections?: Partial<ConnectionLimits>;
   /** TLS, client verification, trusted proxies, admin token (runtime/src/security-config.ts); unset: plain, loopback-only rules. */
   security?: SecurityConfig;
   /** Runs after the listener closed and requests finished: stop loops, close stores. */
@@ -105,6 +110,13 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     peer.service = serviceIdentityOf(peer, policy);
     return peer;
   };
+  // What every handler context carries: the peer, and its response's flow control.
+  const responses = new WeakMap<NodeRequest, NodeResponse>();
+  const contextValues = (req: NodeRequest) => {
+    const values = peerContextValues(peerOfRequest(req));
+    const res = responses.get(req);
+    return res ? values.set(sendFlowKey, sendFlowFor(req, res)) : values;
+  };
   const bound = opts.bindings.map((b) => {
     const impl: Record<string, BoundHandler> = {};
     for (const m of b.service.methods) {
@@ -116,10 +128,10 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
   const reflection = new ReflectionIndex([...bound.map((b) => b.service), Health]);
   const transcoder = new Transcoder(
     bound.flatMap((b) => b.service.methods.filter((m) => b.impl[m.localName]).flatMap((m) => routesOf(m, b.impl[m.localName], b.rest ?? {}))),
-    { maxRequestBytes, shutdownSignal: shutdown.signal, log, peerOf: (req) => peerOfRequest(req) },
+    { maxRequestBytes, shutdownSignal: shutdown.signal, log, contextValues },
   );
 
-  const connect = connectNodeAdapter({
+  const rpc = createRpcAdapter({
     routes(router: ConnectRouter) {
       for (const b of bound) router.service(b.service, b.impl as never);
       router.service(Health, healthImpl(health));
@@ -127,12 +139,12 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       router.service(ReflectionV1Alpha, reflectionV1AlphaImpl(reflection));
     },
     readMaxBytes: maxRequestBytes,
-    contextValues: (req) => peerContextValues(peerOfRequest(req)),
+    contextValues,
+    log,
     // Compressed requests are still accepted, but answers go out uncompressed:
     // they are mostly random bytes, which gzip only slows down (3-10x on streams).
     compressMinBytes: Number.MAX_SAFE_INTEGER,
     shutdownSignal: shutdown.signal,
-    fallback: (req, res) => sendJson(res as NodeResponse, 404, { error: `Not found: ${req.method} ${new URL(req.url ?? "/", "http://x").pathname}` }),
   });
 
   const cors = opts.cors ? new CorsPolicy(transcoder.list(), bound.flatMap((b) => b.service.methods)) : undefined;
@@ -144,13 +156,16 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     res.once("close", () => {
       if (--inFlight === 0) idle?.();
     });
+    responses.set(req, res);
     try {
-      const path = new URL(req.url ?? "/", "http://x").pathname;
+      const url = requestUrl(req);
+      if (!url) return sendJson(res, 400, { error: "Malformed request target or Host" });
+      const path = url.pathname;
       if (cors?.apply(req, res, path)) return;
       const raw = opts.rawRoutes?.find((r) => r.method === req.method && rawRouteMatches(r.path, path));
       if (raw) return void (await raw.handler(req, res));
-      if (await transcoder.handle(req, res)) return;
-      connect(req as never, res as never);
+      if (await transcoder.handle(req, res, url)) return;
+      if (!rpc(req, res)) sendJson(res, 404, { error: `Not found: ${req.method} ${path}` });
     } catch (err) {
       log.error("request failed", { error: err });
       if (!res.headersSent) sendJson(res, 500, { error: "internal error" });
@@ -158,8 +173,11 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     }
   };
 
-  const h1 = createHttp1Server(handler);
-  const h2 = security.tls ? createTlsListener(security.tls, handler as never) : createHttp2Server({}, handler);
+  const limits: ConnectionLimits = { ...DEFAULT_CONNECTION_LIMITS, ...opts.connections };
+  const guard = new ConnectionGuard(limits, log, security.trustedProxies);
+  const h1 = createHttp1Server(http1Options(limits), handler);
+  const h2 = security.tls ? createTlsListener(security.tls, handler as never, guard) : createHttp2Server({ settings: http2Settings(limits) }, handler);
+  guard.watchSessions(h2);
   const sockets = new Set<Socket>();
   const sessions = new Set<Http2Session>();
   h2.on("session", (s: Http2Session) => {
@@ -167,7 +185,7 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     s.once("close", () => sessions.delete(s));
   });
   // Plain ports tell HTTP/2 from HTTP/1.1 by the preface; TLS ports by ALPN.
-  const listener = security.tls ? h2 : createDualListener(h1, h2);
+  const listener = security.tls ? h2 : createDualListener(h1, h2, guard);
   listener.on("connection", (s: Socket) => {
     sockets.add(s);
     s.once("close", () => sockets.delete(s));
@@ -190,7 +208,8 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       health.shutdown();
       listener.close();
       for (const s of sessions) s.close(); // GOAWAY: no new streams, running ones finish
-      h1.closeIdleConnections();
+      // Also stops its timeout checks (a plain port's HTTP/1.1 server never listens itself).
+      h1.close(() => undefined);
       // Long-lived streams end when the shutdown signal aborts; unary calls run to completion.
       shutdown.abort();
       const timeout = opts.shutdownTimeoutMs ?? 10_000;

@@ -3,14 +3,15 @@
 // service only supplies hooks where its documented shape is not the proto's.
 import type { ServerResponse } from "node:http";
 import { create, getOption, hasOption, type DescMessage, type DescMethod, type Message } from "@bufbuild/protobuf";
-import { Code, ConnectError, createHandlerContext, type HandlerContext } from "@connectrpc/connect";
+import { MethodOptions_IdempotencyLevel as Idempotency } from "@bufbuild/protobuf/wkt";
+import { Code, ConnectError, createHandlerContext, type ContextValues, type HandlerContext } from "@connectrpc/connect";
 import { http } from "../../gen/google/api/annotations_pb.js";
 import type { HttpRule } from "../../gen/google/api/http_pb.js";
 import { asConnectError, httpStatusOf } from "./errors.js";
-import { messageFromRestJson, restJson, RestBodyError, type BytesEncoding } from "./rest-json.js";
+import { jsonObject, messageFromRestJson, restJson, RestBodyError, type BytesEncoding } from "./rest-json.js";
 import type { Logger } from "./log.js";
-import { peerContextValues, type Peer } from "./peer.js";
-import { headersOf, parseBody, PayloadTooLarge, queryToJson, readBody, requirePresent, type NodeRequest, type NodeResponse } from "./rest-request.js";
+import { headersOf, parseBody, PayloadTooLarge, queryToJson, readBody, requirePresent, UnsupportedEncoding, type NodeRequest, type NodeResponse } from "./rest-request.js";
+import { SendFlow, sendFlowKey } from "./send-flow.js";
 
 export type { NodeRequest, NodeResponse };
 
@@ -94,9 +95,18 @@ export interface TranscoderOptions {
   maxRequestBytes: number;
   shutdownSignal: AbortSignal;
   log: Logger;
-  /** Who calls (the server's one computation, shared with Connect and gRPC). */
-  peerOf: (req: NodeRequest) => Peer;
+  /** The handler context's values: who calls, and the response's flow control (the server's, shared with Connect and gRPC). */
+  contextValues: (req: NodeRequest) => ContextValues;
 }
+
+/**
+ * HEAD (RFC 9110 §9.3.2) runs a GET route's method and drops the body, but
+ * only for methods the proto marks free of side effects: a HEAD of a route
+ * that takes data would take it and throw it away.
+ */
+const headAllowed = (r: Route) => r.verb === "GET" && r.method.idempotency === Idempotency.NO_SIDE_EFFECTS;
+
+const NDJSON: RestReply = { headers: { "Content-Type": "application/x-ndjson" } };
 
 export class Transcoder {
   constructor(
@@ -108,19 +118,30 @@ export class Transcoder {
     return this.routes.map((r) => ({ verb: r.verb, path: "/" + r.segments.join("/"), method: r.method }));
   }
 
-  /** Handles the request if a route's path matches; false lets the caller try gRPC/Connect. */
-  async handle(req: NodeRequest, res: NodeResponse): Promise<boolean> {
-    // The request's own authority: access rules compare it with a browser's Origin.
-    const authority = (req as { authority?: string }).authority ?? req.headers.host ?? "localhost";
-    const url = urlOf(req.url ?? "/", authority);
+  /**
+   * Handles the request if a route's path matches; false lets the caller try
+   * gRPC/Connect. `url` is the request's, with its own authority: access
+   * rules compare it with a browser's Origin.
+   */
+  async handle(req: NodeRequest, res: NodeResponse, url: URL): Promise<boolean> {
     const parts = url.pathname.split("/").filter(Boolean);
-    const candidates = this.routes.map((r) => ({ r, vars: match(r, parts) })).filter((c) => c.vars);
+    let candidates: { r: Route; vars: Record<string, string> | undefined }[];
+    try {
+      candidates = this.routes.map((r) => ({ r, vars: match(r, parts) })).filter((c) => c.vars);
+    } catch {
+      // decodeURIComponent: a path variable that is not percent-encoded UTF-8
+      sendJson(res, 400, { error: `Malformed path ${url.pathname}` });
+      return true;
+    }
     if (candidates.length === 0) return false;
-    const verb = req.method === "HEAD" ? "GET" : req.method ?? "GET";
-    const hit = candidates.find((c) => c.r.verb === verb);
+    const verb = req.method ?? "GET";
+    const hit = candidates.find((c) => c.r.verb === verb) ?? (verb === "HEAD" ? candidates.find((c) => headAllowed(c.r)) : undefined);
     if (!hit) {
-      const allow = [...new Set(candidates.map((c) => c.r.verb))].join(", ");
-      sendJson(res, 405, { error: `Method ${verb} not allowed on ${url.pathname} (allowed: ${allow})` }, { Allow: allow });
+      const verbs = new Set(candidates.map((c) => c.r.verb));
+      if (candidates.some((c) => headAllowed(c.r))) verbs.add("HEAD");
+      const allow = [...verbs].join(", ");
+      const why = verb === "HEAD" && verbs.has("GET") ? ": the GET takes data, so HEAD would take it too" : "";
+      sendJson(res, 405, { error: `Method ${verb} not allowed on ${url.pathname} (allowed: ${allow})${why}` }, { Allow: allow });
       return true;
     }
     try {
@@ -133,7 +154,7 @@ export class Transcoder {
 
   private async invoke(route: Route, vars: Record<string, string>, url: URL, req: NodeRequest, res: NodeResponse): Promise<void> {
     const schema = route.method.input;
-    const json: Record<string, unknown> = {};
+    const json = jsonObject();
     if (route.body === "") {
       Object.assign(json, queryToJson(schema, url.searchParams));
     } else {
@@ -159,12 +180,12 @@ export class Transcoder {
       requestSignal: abort.signal,
       shutdownSignal: this.opts.shutdownSignal,
       requestHeader: headersOf(req),
-      contextValues: peerContextValues(this.opts.peerOf(req)),
+      contextValues: this.opts.contextValues(req),
     });
     const render = route.rest.render?.[route.method.localName];
     const output = route.method.output;
     if (route.method.methodKind === "server_streaming") {
-      await this.stream(route, render, output, route.handler(request, ctx) as AsyncIterable<unknown>, res, abort);
+      await this.stream(route, render, output, ctx, route.handler(request, ctx) as AsyncIterable<unknown>, res, abort);
       return;
     }
     const result = create(output, (await route.handler(request, ctx)) as never);
@@ -173,25 +194,40 @@ export class Transcoder {
   }
 
   // Streams answer with chunked HTTP; each message is written only after the
-  // previous one drained, so a slow reader slows the producer.
+  // previous one drained, so a slow reader slows the producer. The head goes
+  // out with the first message, or as soon as a handler that waits for the
+  // client's flow control first waits (runtime/src/send-flow.ts), which may
+  // be before it has anything to send: its headers are the render hook's for
+  // an empty message.
   private async stream(
     route: Route,
     render: ((res: any) => RestReply) | undefined,
     output: DescMessage,
+    ctx: HandlerContext,
     source: AsyncIterable<unknown>,
     res: NodeResponse,
     abort: AbortController,
   ): Promise<void> {
     let started = false;
+    const head = (reply: RestReply) => {
+      if (started) return;
+      started = true;
+      res.writeHead(reply.status ?? 200, { ...reply.headers });
+    };
+    const flow = ctx.values.get(sendFlowKey);
+    if (flow instanceof SendFlow) {
+      flow.onCommit(() => {
+        head(render?.(create(output)) ?? NDJSON);
+        // HTTP/1.1 would hold the head back until the first body bytes.
+        (res as ServerResponse).flushHeaders?.();
+      });
+    }
     try {
       for await (const item of source) {
         const msg = create(output, item as never);
-        const reply = render?.(msg) ?? { headers: { "Content-Type": "application/x-ndjson" } };
+        const reply = render?.(msg) ?? NDJSON;
         const body = reply.body ?? restJson(output, msg, route.rest) + "\n";
-        if (!started) {
-          res.writeHead(reply.status ?? 200, { ...reply.headers });
-          started = true;
-        }
+        head(reply);
         const chunk = typeof body === "string" || body instanceof Uint8Array ? body : JSON.stringify(body) + "\n";
         if (!(res as ServerResponse).write(chunk)) await drained(res, abort.signal);
         if (abort.signal.aborted) break;
@@ -213,6 +249,11 @@ export class Transcoder {
     // An unreadable body (an oversized one too: the original's JSON decoder
     // fails on the cut-off body) answers the documented body exactly; what
     // was wrong goes in a header, beside the shape scripts compare against.
+    if (err instanceof UnsupportedEncoding) {
+      // RFC 9110 §15.5.16; Accept-Encoding in the answer names what is (§12.5.3).
+      sendJson(res, 415, { error: err.message }, { "Accept-Encoding": err.supported });
+      return;
+    }
     if (err instanceof RestBodyError || err instanceof PayloadTooLarge) {
       const detail = err instanceof RestBodyError ? err.detail : err.message;
       sendJson(res, 400, { error: "Invalid request body" }, { [ERROR_DETAIL_HEADER]: headerSafe(detail) });
@@ -225,15 +266,6 @@ export class Transcoder {
     // Connect and gRPC send as headers; REST sends it too.
     ce.metadata.forEach((value, name) => (headers[name] = value));
     sendJson(res, httpStatusOf(ce.code), { error: ce.rawMessage }, headers);
-  }
-}
-
-/** A Host header that is not a valid authority must not turn a request into an error of ours. */
-function urlOf(target: string, authority: string): URL {
-  try {
-    return new URL(target, `http://${authority}`);
-  } catch {
-    return new URL(target, "http://localhost");
   }
 }
 

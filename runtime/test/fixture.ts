@@ -1,7 +1,7 @@
 // A stand-in service for runtime tests: the Fortuna contract with a trivial,
 // deterministic implementation, so the tests exercise the runtime only.
 import { FortunaService } from "../../gen/lokey/fortuna/v1/fortuna_pb.js";
-import { bind, silentLogger, startServer, type RunningServer } from "../src/index.js";
+import { bind, silentLogger, startServer, type RunningServer, type ServerOptions } from "../src/index.js";
 
 export interface Fixture {
   server: RunningServer;
@@ -11,7 +11,8 @@ export interface Fixture {
   slowStarted: Promise<void>;
 }
 
-export async function startFixture(opts: { maxRequestBytes?: number; cors?: boolean } = {}): Promise<Fixture> {
+/** `server`: further server options (connection limits, TLS). */
+export async function startFixture(opts: { maxRequestBytes?: number; cors?: boolean; server?: Partial<ServerOptions> } = {}): Promise<Fixture> {
   let release!: () => void;
   const gate = new Promise<void>((r) => (release = r));
   let started!: () => void;
@@ -41,6 +42,7 @@ export async function startFixture(opts: { maxRequestBytes?: number; cors?: bool
     maxRequestBytes: opts.maxRequestBytes ?? 64 * 1024,
     cors: opts.cors ?? true,
     shutdownTimeoutMs: 5000,
+    ...opts.server,
   });
   return { server, base: `http://127.0.0.1:${server.port}`, release, slowStarted };
 }

@@ -3,6 +3,7 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import { gzipSync } from "node:zlib";
 import { startGateway, type Gateway } from "./harness.js";
 import type { FakeEngine } from "./fake-engine.js";
 
@@ -62,6 +63,7 @@ const dataCases: Case[] = [
   { name: "source empty", body: { ...ok, source: "" }, error: /^source: unknown value/ },
   { name: "source number", body: { ...ok, source: 1 }, error: INVALID_BODY },
   { name: "extra field", body: { ...ok, count: 4 }, error: INVALID_BODY },
+  { name: "__proto__ key, an unknown field like any other", body: '{"format":"uint8","limit":4,"source":"trng","__proto__":{"limit":1}}', error: INVALID_BODY },
   { name: "huge body under the request limit", body: { ...ok, padding: "x".repeat(1_000_000) }, error: INVALID_BODY },
 ];
 
@@ -135,6 +137,9 @@ const tables: [string, string, Case[]][] = [
       { name: "count too big", body: { source: "trng", min: 1, max: 6, count: 100001 }, error: "count: must be an integer from 1 to 100000, got 100001" },
       { name: "source missing", body: { min: 1, max: 6, count: 1 }, error: /^source: is required/ },
       { name: "min string", body: { source: "trng", min: "1", max: 6, count: 1 }, error: INVALID_BODY },
+      // 1234567890123456789e0 parses as the double 1234567890123456800: refused, not rounded.
+      { name: "min beyond 2^53 in exponent form", body: '{"source":"trng","min":1234567890123456789e0,"max":9223372036854775807,"count":1}', error: INVALID_BODY },
+      { name: "max beyond 2^53 with a fraction part", body: '{"source":"trng","min":0,"max":12345678901234567.0,"count":1}', error: INVALID_BODY },
     ],
   ],
   [
@@ -179,4 +184,30 @@ describe("GET /api/v1/stream bad input", () => {
       assert.equal(g.engine.available("trng"), before);
     });
   }
+});
+
+describe("POST /api/v1/data with a Content-Encoding", () => {
+  test("gzip is decoded and served", async () => {
+    const res = await fetch(g.base + "/api/v1/data", { method: "POST", headers: { "Content-Encoding": "gzip" }, body: gzipSync(JSON.stringify(ok)) });
+    assert.equal(res.status, 200);
+    assert.equal(((await res.json()) as unknown[]).length, 4);
+  });
+
+  test("an unsupported coding: 415 with Accept-Encoding, nothing consumed", async () => {
+    const before = g.engine.available("trng");
+    const res = await fetch(g.base + "/api/v1/data", { method: "POST", headers: { "Content-Encoding": "zstd" }, body: JSON.stringify(ok) });
+    assert.equal(res.status, 415);
+    assert.equal(res.headers.get("accept-encoding"), "gzip, deflate, br");
+    assert.equal(typeof ((await res.json()) as { error: unknown }).error, "string");
+    assert.equal(g.engine.available("trng"), before);
+  });
+
+  test("a gzip bomb is refused beyond the request limit, nothing consumed", async () => {
+    const before = g.engine.available("trng");
+    const bomb = gzipSync(Buffer.concat([Buffer.from('{"format":"uint8","limit":4,"source":"trng","padding":"'), Buffer.alloc(64 * 1024 * 1024, 0x61), Buffer.from('"}')]));
+    const res = await fetch(g.base + "/api/v1/data", { method: "POST", headers: { "Content-Encoding": "gzip" }, body: bomb });
+    assert.equal(res.status, 400);
+    assert.match(res.headers.get("x-error-detail") ?? "", /once decoded/);
+    assert.equal(g.engine.available("trng"), before);
+  });
 });

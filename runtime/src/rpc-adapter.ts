@@ -1,0 +1,143 @@
+// Connect, gRPC and gRPC-Web over Node requests: connect-node's adapter
+// (router, request and response conversion), with two things a public port
+// needs that it does not do. A request it cannot decode is the client's
+// mistake (INVALID_ARGUMENT), where connect-es reports INTERNAL; and failures
+// are logged through the service's logger, not the console.
+import { Code, ConnectError, createConnectRouter, type ConnectRouter, type ConnectRouterOptions, type ContextValues, type Interceptor } from "@connectrpc/connect";
+import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
+import type { UniversalServerResponse } from "@connectrpc/connect/protocol";
+import type { Logger } from "./log.js";
+import type { NodeRequest, NodeResponse } from "./rest-request.js";
+
+export interface RpcAdapterOptions extends Omit<ConnectRouterOptions, "interceptors"> {
+  routes(router: ConnectRouter): void;
+  contextValues(req: NodeRequest): ContextValues;
+  log: Logger;
+}
+
+/** Handles the request when its path is an RPC's; false lets the caller answer (404). */
+export type RpcHandler = (req: NodeRequest, res: NodeResponse) => boolean;
+
+// connect-es reports these request decoding failures as INTERNAL: a protobuf
+// body that does not decode, and a message flagged compressed without a
+// compression named (runtime/test/client-mistakes.test.ts sends both). JSON
+// decoding is already INVALID_ARGUMENT. The gRPC status codes document
+// INVALID_ARGUMENT for "arguments that are problematic regardless of the
+// state of the system".
+const DECODE_FAILURES = ["parse binary: ", "received compressed envelope, but do not know how to decompress"];
+const isDecodeFailure = (code: number | string | null | undefined, message: string | null | undefined) =>
+  (code === Code.Internal || code === "13" || code === "internal") && !!message && DECODE_FAILURES.some((f) => message.startsWith(f));
+
+// Streams decode their request inside the interceptor chain; unary calls
+// before it, so their answers are corrected below instead.
+const decodeFailures: Interceptor = (next) => async (req) => {
+  try {
+    return await next(req);
+  } catch (err) {
+    if (err instanceof ConnectError && isDecodeFailure(err.code, err.rawMessage)) throw new ConnectError(err.rawMessage, Code.InvalidArgument);
+    throw err;
+  }
+};
+
+export function createRpcAdapter(opts: RpcAdapterOptions): RpcHandler {
+  const { routes, contextValues, log, ...routerOptions } = opts;
+  const router = createConnectRouter({
+    acceptCompression: [compressionGzip, compressionBrotli],
+    ...routerOptions,
+    interceptors: [decodeFailures],
+  });
+  routes(router);
+  const paths = new Map(router.handlers.map((h) => [h.requestPath, h]));
+  return (req, res) => {
+    const handler = paths.get((req.url ?? "").split("?", 1)[0]);
+    if (!handler) return false;
+    const uReq = universalRequestFromNodeRequest(req as never, res as never, undefined, contextValues(req));
+    handler(uReq)
+      .then((uRes) => correctDecodeFailure(uRes))
+      .then((uRes) => universalResponseToNodeResponse(uRes, res as never))
+      .catch((reason) => {
+        // The client went away mid-answer: nothing to tell anyone.
+        const code = ConnectError.from(reason).code;
+        if (code === Code.Aborted || code === Code.Canceled) return;
+        log.warn("RPC answer failed", { rpc: `${handler.service.typeName}/${handler.method.name}`, error: reason });
+      });
+    return true;
+  };
+}
+
+/** The unary answers of each protocol to a request that did not decode, as INVALID_ARGUMENT. */
+async function correctDecodeFailure(uRes: UniversalServerResponse): Promise<UniversalServerResponse> {
+  const type = uRes.header?.get("content-type") ?? "";
+  // Connect unary: an error is a JSON body with an HTTP status.
+  if (uRes.status === 500 && type.startsWith("application/json") && uRes.body) {
+    const body = await collect(uRes.body);
+    let error: { code?: string; message?: string } | undefined;
+    try {
+      error = JSON.parse(Buffer.from(body).toString("utf8")) as typeof error;
+    } catch {
+      // not the error shape: pass it on as it was
+    }
+    if (!error || !isDecodeFailure(error.code, error.message)) return { ...uRes, body: once(body) };
+    const fixed = Buffer.from(JSON.stringify({ ...error, code: "invalid_argument" }));
+    uRes.header!.set("content-length", String(fixed.length));
+    return { ...uRes, status: 400, body: once(fixed) };
+  }
+  // gRPC: the status travels in HTTP trailers, already set when a unary
+  // request did not decode (its answer waits for the first body bytes).
+  const trailer = uRes.trailer;
+  if (trailer && isDecodeFailure(trailer.get("grpc-status"), decode(trailer.get("grpc-message")))) {
+    trailer.set("grpc-status", String(Code.InvalidArgument));
+  }
+  // gRPC-Web: the status is a frame of the body (flag 0x80, then header lines), then the first one.
+  if (type.startsWith("application/grpc-web") && uRes.body) return { ...uRes, body: mapFirst(uRes.body, fixGrpcWebTrailer) };
+  return uRes;
+}
+
+function fixGrpcWebTrailer(chunk: Uint8Array): Uint8Array {
+  if (chunk.length < 5 || chunk[0] !== 0x80 || chunk.length !== 5 + Buffer.from(chunk).readUInt32BE(1)) return chunk;
+  const text = Buffer.from(chunk.subarray(5)).toString("utf8");
+  const status = /(?:^|\r\n)grpc-status: *13\r\n/.exec(text);
+  const message = /(?:^|\r\n)grpc-message: *([^\r]*)\r\n/.exec(text);
+  if (!status || !isDecodeFailure(13, decode(message?.[1] ?? null))) return chunk;
+  const fixed = Buffer.from(text.replace(/grpc-status: *13\r\n/, `grpc-status: ${Code.InvalidArgument}\r\n`));
+  const head = Buffer.alloc(5);
+  head[0] = 0x80;
+  head.writeUInt32BE(fixed.length, 1);
+  return Buffer.concat([head, fixed]);
+}
+
+function decode(text: string | null): string | null {
+  if (text === null) return null;
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+
+async function collect(body: AsyncIterable<Uint8Array>): Promise<Uint8Array> {
+  const chunks: Uint8Array[] = [];
+  for await (const c of body) chunks.push(c);
+  return Buffer.concat(chunks);
+}
+
+async function* once(bytes: Uint8Array): AsyncIterable<Uint8Array> {
+  yield bytes;
+}
+
+/** The same iterable with its first value mapped; throw and return reach the original (connect-node reports write errors through them). */
+function mapFirst(body: AsyncIterable<Uint8Array>, map: (chunk: Uint8Array) => Uint8Array): AsyncIterable<Uint8Array> {
+  const it = body[Symbol.asyncIterator]();
+  let first = true;
+  const wrapped: AsyncIterator<Uint8Array> = {
+    async next() {
+      const r = await it.next();
+      if (!first || r.done) return r;
+      first = false;
+      return { done: false, value: map(r.value) };
+    },
+    throw: it.throw && ((e?: unknown) => it.throw!(e)),
+    return: it.return && ((v?: unknown) => it.return!(v)),
+  };
+  return { [Symbol.asyncIterator]: () => wrapped };
+}
