@@ -255,7 +255,7 @@ export type QueueStatus = Message<"lokey.v1.QueueStatus"> & {
   totalGenerated: bigint;
 
   /**
-   * Where the data comes from, e.g. "atecc608a", "os-fallback", "fortuna".
+   * Where the data comes from: "atecc608a", "emulator", "os-csprng (fallback)", "fortuna".
    *
    * @generated from field: string origin = 9;
    */
@@ -504,7 +504,8 @@ export type StreamDataRequest = Message<"lokey.v1.StreamDataRequest"> & {
   maxBytes?: bigint | undefined;
 
   /**
-   * Bytes per message, 1..1048576 (65536 when unset).
+   * Most bytes per message, 1..1048576 (65536 when unset); a message may be
+   * smaller, as much as the client's flow-control window takes.
    *
    * @generated from field: optional int32 chunk_size = 3;
    */
@@ -823,7 +824,8 @@ export enum Source {
   UNSPECIFIED = 0,
 
   /**
-   * Conditioned samples from the hardware TRNG.
+   * Conditioned samples from the TRNG source: the ATECC608A, or the OS CSPRNG
+   * fallback, which status names as the origin.
    *
    * @generated from enum value: SOURCE_TRNG = 1;
    */

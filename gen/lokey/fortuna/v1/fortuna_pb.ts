@@ -3,7 +3,8 @@
 /* eslint-disable */
 
 // The Fortuna CSPRNG (Ferguson, Schneier, Kohno: Cryptography Engineering,
-// ch. 9), seeded from the hardware TRNG by the gateway.
+// ch. 9), seeded by the gateway from the TRNG source (the ATECC608A, or its
+// labelled OS fallback).
 
 import type { GenFile, GenMessage, GenService } from "@bufbuild/protobuf/codegenv2";
 import { fileDesc, messageDesc, serviceDesc } from "@bufbuild/protobuf/codegenv2";
@@ -323,7 +324,7 @@ export const GetHealthResponseSchema: GenMessage<GetHealthResponse> = /*@__PURE_
   messageDesc(file_lokey_fortuna_v1_fortuna, 11);
 
 /**
- * FortunaService amplifies hardware entropy into a fast stream of output.
+ * FortunaService amplifies seed entropy into a fast stream of output.
  *
  * @generated from service lokey.fortuna.v1.FortunaService
  */
