@@ -7,14 +7,11 @@
 // used, and fair sources (emulator, OS CSPRNG) do not trip in 64 KiB.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { performance } from "node:perf_hooks";
-import { setTimeout as delay } from "node:timers/promises";
 import { createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { ControllerService, EntropySource } from "../../gen/lokey/controller/v1/controller_pb.js";
 import { Health, HealthCheckResponse_ServingStatus as Status } from "../../gen/grpc/health/v1/health_pb.js";
-import { createGrpcClient, HealthRegistry, silentLogger, startServer, type RunningServer } from "../../runtime/src/index.js";
-import type { Clock } from "../src/atecc608a/clock.js";
+import { createGrpcClient, silentLogger } from "../../runtime/src/index.js";
 import { Atecc608a } from "../src/atecc608a/driver.js";
 import { Atecc608aEmulator } from "../src/atecc608a/emulator.js";
 import { RANDOM_SIZE } from "../src/atecc608a/protocol.js";
@@ -22,11 +19,9 @@ import { RANDOM_OUTPUTS_PER_SAMPLE } from "../src/conditioning.js";
 import { Harvester, type HarvesterStatus, type Sample } from "../src/harvester.js";
 import { STARTUP_SAMPLES } from "../src/health-tests.js";
 import { MONOBIT_WINDOW_BITS } from "../src/monobit-test.js";
-import { controllerBinding, trackHealth } from "../src/service.js";
+import { fastClock, getJson, startRig, until, type Rig } from "./rig.js";
 import { ChipSource, OsSource, type RawSource } from "../src/sources.js";
 
-// The emulator runs in "fast" mode; the driver's waits are event-loop turns.
-const fastClock: Clock = { now: () => performance.now(), sleep: () => new Promise((r) => setImmediate(r)) };
 const WINDOW_BYTES = MONOBIT_WINDOW_BITS / 8;
 /** Random outputs per monobit window (16). */
 const WINDOW_READS = WINDOW_BYTES / RANDOM_SIZE;
@@ -35,51 +30,8 @@ const MAX_BAD_SAMPLES = 0;
 /** The documented detection bound: biased bytes read before the failure trips. */
 const MAX_BIASED_BYTES = 2 * WINDOW_BYTES;
 
-interface Rig {
-  emu: Atecc608aEmulator;
-  harvester: Harvester;
-  server: RunningServer;
-  base: string;
-  close(): Promise<void>;
-}
+const rig = () => startRig({ fastHarvester: true });
 
-async function rig(): Promise<Rig> {
-  const emu = new Atecc608aEmulator({ timing: "fast", configured: true, clock: fastClock });
-  const source = new ChipSource(EntropySource.EMULATOR, new Atecc608a(emu, { clock: fastClock }));
-  await source.probe();
-  const harvester = new Harvester(source, { log: silentLogger, bufferSize: 4, idleProbeMs: 20, retryMinMs: 1, retryMaxMs: 10, clock: fastClock });
-  const health = new HealthRegistry();
-  const untrack = trackHealth(harvester, health);
-  harvester.start();
-  const server = await startServer({
-    name: "controller-bias-test", port: 0, host: "127.0.0.1", log: silentLogger, health, shutdownTimeoutMs: 2000,
-    bindings: [controllerBinding({ harvester, health, i2cBus: 1, i2cAddress: 0x60 })],
-    onClose: async () => {
-      untrack();
-      await harvester.stop();
-    },
-  });
-  return { emu, harvester, server, base: `http://127.0.0.1:${server.port}`, close: () => server.close() };
-}
-
-/** Polls until `fn` is true; bounded by iterations, not by a wall-clock limit. */
-async function until(fn: () => boolean | Promise<boolean>, what: string, tries = 4000): Promise<void> {
-  for (let i = 0; i < tries; i++) {
-    if (await fn()) return;
-    await delay(5);
-  }
-  assert.fail(`never became true: ${what}`);
-}
-
-const getJson = async (url: string) => {
-  const r = await fetch(url);
-  return { status: r.status, body: (await r.json()) as any };
-};
-
-/**
- * Waits until the next Random the emulator executes is at `offset` within a monobit window.
- * Windows start at output 0 in a fresh rig (no failure has moved them); bounded by turns.
- */
 async function untilWindowOffset(emu: Atecc608aEmulator, offset: number): Promise<void> {
   for (let turns = 0; turns < 1_000_000; turns++) {
     if (emu.stats.randoms % WINDOW_READS === offset) return;

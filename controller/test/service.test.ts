@@ -1,14 +1,11 @@
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { performance } from "node:perf_hooks";
 import { setTimeout as delay } from "node:timers/promises";
 import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { ControllerService, EntropySource } from "../../gen/lokey/controller/v1/controller_pb.js";
 import { Health, HealthCheckResponse_ServingStatus as Status } from "../../gen/grpc/health/v1/health_pb.js";
-import { createGrpcClient, EnvReader, HealthRegistry, silentLogger, startServer, type RunningServer } from "../../runtime/src/index.js";
-import type { Clock } from "../src/atecc608a/clock.js";
-import { Atecc608a } from "../src/atecc608a/driver.js";
+import { createGrpcClient, EnvReader, HealthRegistry, silentLogger, startServer } from "../../runtime/src/index.js";
 import { Atecc608aEmulator } from "../src/atecc608a/emulator.js";
 import { UNLOCKED_TEST_PATTERN } from "../src/atecc608a/protocol.js";
 import { condition, RANDOM_OUTPUTS_PER_SAMPLE, RAW_BYTES_PER_SAMPLE } from "../src/conditioning.js";
@@ -16,55 +13,15 @@ import { readControllerConfig } from "../src/config.js";
 import { Harvester } from "../src/harvester.js";
 import { controllerBinding, trackHealth } from "../src/service.js";
 import { openSource, StartupError } from "../src/setup.js";
-import { ChipSource } from "../src/sources.js";
+import { getJson, startRig, until, type Rig } from "./rig.js";
 
-// The emulator runs in "fast" mode, so the driver need not wait real milliseconds either.
-const fastClock: Clock = { now: () => performance.now(), sleep: () => new Promise((r) => setImmediate(r)) };
-
-interface Rig {
-  emu: Atecc608aEmulator;
-  server: RunningServer;
-  base: string;
-  harvester: Harvester;
-  close(): Promise<void>;
-}
-
+/** The rig as the service starts it: openSource decides (and, when forced, configures) first. */
 async function rig(opts: { configured?: boolean; force?: boolean } = {}): Promise<Rig> {
   const emu = new Atecc608aEmulator({ timing: "fast", configured: opts.configured ?? true });
   const cfg = readControllerConfig(new EnvReader({ TRNG_DEVICE: "i2c", FORCE_CONFIG: String(opts.force ?? false) }));
-  const { source, blockedReason } = await openSource(cfg, silentLogger, async () => emu);
-  // The driver inside openSource uses the real clock; swap in one wired to the fast clock.
-  const fast = new ChipSource(EntropySource.EMULATOR, new Atecc608a(emu, { clock: fastClock }));
-  await fast.probe();
-  void source;
-  const harvester = new Harvester(fast, { log: silentLogger, bufferSize: 4, idleProbeMs: 20, retryMinMs: 1, retryMaxMs: 10, blockedReason });
-  const health = new HealthRegistry();
-  const untrack = trackHealth(harvester, health);
-  harvester.start();
-  const server = await startServer({
-    name: "controller-test", port: 0, host: "127.0.0.1", log: silentLogger, health, shutdownTimeoutMs: 2000,
-    bindings: [controllerBinding({ harvester, health, i2cBus: 1, i2cAddress: 0x60, generateTimeoutMs: 300 })],
-    onClose: async () => {
-      untrack();
-      await harvester.stop();
-    },
-  });
-  return { emu, server, base: `http://127.0.0.1:${server.port}`, harvester, close: () => server.close() };
+  const { blockedReason } = await openSource(cfg, silentLogger, async () => emu);
+  return startRig({ blockedReason, generateTimeoutMs: 300 }, emu);
 }
-
-/** Polls until `fn` is true; bounded by iterations, not by a wall-clock limit. */
-async function until(fn: () => boolean | Promise<boolean>, what: string, tries = 2000): Promise<void> {
-  for (let i = 0; i < tries; i++) {
-    if (await fn()) return;
-    await delay(5);
-  }
-  assert.fail(`never became true: ${what}`);
-}
-
-const getJson = async (url: string) => {
-  const r = await fetch(url);
-  return { status: r.status, body: (await r.json()) as any };
-};
 
 describe("ControllerService with the emulator", () => {
   let r: Rig;

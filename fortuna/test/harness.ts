@@ -5,7 +5,7 @@ import { createGrpcClient, silentLogger, startServer, type GrpcClient, type Runn
 import { systemClock, type Clock } from "../src/accumulator.js";
 import type { LocalEntropy } from "../src/first-seed.js";
 import { createFortuna, type Fortuna } from "../src/service.js";
-import type { TestPki } from "./pki.js";
+import type { CertSet as CertSet } from "../../runtime/test/tls-helpers.js";
 
 export interface Harness {
   fortuna: Fortuna;
@@ -61,7 +61,7 @@ export interface HarnessOptions {
    * TLS_KEY_FILE and TLS_CLIENT_CA_FILE (the fortuna certificate, client
    * certificates checked against the PKI's CA); `grpc` then presents none.
    */
-  pki?: TestPki;
+  pki?: CertSet;
   /** TLS_ALLOWED_CLIENTS, with `pki`. */
   allowedClients?: string[];
 }
@@ -71,7 +71,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
   const allowedClients = opts.allowedClients ?? [];
   let security: SecurityConfig | undefined;
   if (opts.pki) {
-    const own = opts.pki.credentials("fortuna");
+    const own = opts.pki.creds("fortuna");
     security = { tls: { cert: own.cert, key: own.key, clientCa: opts.pki.ca }, allowedClients };
   }
   const fortuna = createFortuna({

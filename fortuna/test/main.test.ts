@@ -7,7 +7,7 @@ import { once } from "node:events";
 import { fileURLToPath } from "node:url";
 import { FortunaService } from "../../gen/lokey/fortuna/v1/fortuna_pb.js";
 import { createGrpcClient } from "../../runtime/src/index.js";
-import { makePki } from "./pki.js";
+import { makeCertSet } from "../../runtime/test/tls-helpers.js";
 
 const main = fileURLToPath(new URL("../src/main.ts", import.meta.url));
 const root = fileURLToPath(new URL("../..", import.meta.url));
@@ -68,13 +68,13 @@ test("a bad setting stops the process with exit code 2, naming the variable", as
 });
 
 test("with TLS_CLIENT_CA_FILE: the gateway's certificate seeds, and pool 0's fill is hidden from a caller without one", async () => {
-  const pki = makePki("main");
-  const files = pki.files("fortuna");
+  const pki = makeCertSet("main");
+  const files = pki.paths("fortuna");
   const { child, port: listening, logs } = startMain({ TLS_CERT_FILE: files.cert, TLS_KEY_FILE: files.key, TLS_CLIENT_CA_FILE: files.ca, TLS_ALLOWED_CLIENTS: "gateway" });
   const clients: { close(): void }[] = [];
   try {
     const address = `127.0.0.1:${await listening}`;
-    const gateway = createGrpcClient(FortunaService, address, { tls: pki.credentials("gateway") });
+    const gateway = createGrpcClient(FortunaService, address, { tls: pki.creds("gateway") });
     const stranger = createGrpcClient(FortunaService, address, { tls: { ca: pki.ca } });
     clients.push(gateway, stranger);
     assert.match(logs(), /"tls":true,"clientCertificates":true/);

@@ -11,7 +11,7 @@ import { FortunaService } from "../../gen/lokey/fortuna/v1/fortuna_pb.js";
 import { createGrpcClient, type GrpcClient } from "../../runtime/src/index.js";
 import { RESEED_INTERVAL_MS } from "../src/accumulator.js";
 import { shad256 } from "./reference.js";
-import { makePki, type Credentials, type TestPki } from "./pki.js";
+import { makeCertSet, type CertSet, type ClientCreds } from "../../runtime/test/tls-helpers.js";
 import { startHarness, type Harness } from "./harness.js";
 
 type Client = { ca: Buffer; cert?: Buffer; key?: Buffer };
@@ -50,10 +50,10 @@ const firstChunk = async (stream: AsyncIterable<{ data: Uint8Array }>) => {
 };
 
 describe("mutual-TLS Fortuna: only verified LoKey services seed and read", () => {
-  let pki: TestPki;
-  let otherPki: TestPki;
+  let pki: CertSet;
+  let otherPki: CertSet;
   let h: Harness;
-  let gateway: Credentials;
+  let gateway: ClientCreds;
   const open: { close(): void }[] = [];
   const as = (who: Client) => {
     const c = clientsOf(h, who);
@@ -62,9 +62,9 @@ describe("mutual-TLS Fortuna: only verified LoKey services seed and read", () =>
   };
 
   before(async () => {
-    pki = makePki("ca");
-    otherPki = makePki("other-ca");
-    gateway = pki.credentials("gateway");
+    pki = makeCertSet("ca");
+    otherPki = makeCertSet("other-ca");
+    gateway = pki.creds("gateway");
     h = await startHarness({ pki });
   });
   after(async () => {
@@ -98,7 +98,7 @@ describe("mutual-TLS Fortuna: only verified LoKey services seed and read", () =>
   });
 
   test("with a certificate another CA signed: PERMISSION_DENIED / 403, nothing seeded", async () => {
-    const stranger = otherPki.credentials("gateway");
+    const stranger = otherPki.creds("gateway");
     await refusedEverywhere({ ca: pki.ca, cert: stranger.cert, key: stranger.key }, Code.PermissionDenied, 403);
     assert.equal(h.fortuna.accumulator.stats().seeded, false);
   });
@@ -124,7 +124,7 @@ describe("mutual-TLS Fortuna: only verified LoKey services seed and read", () =>
     const gw = as(gateway);
     assert.equal((await gw.grpc().getInfo({})).pool0Bytes, BigInt(filled));
     assert.equal((await gw.rest("GET", "/info")).body.pool0_bytes, filled);
-    const stranger = otherPki.credentials("gateway");
+    const stranger = otherPki.creds("gateway");
     for (const who of [{ ca: pki.ca }, { ca: pki.ca, cert: stranger.cert, key: stranger.key }]) {
       const c = as(who);
       const info = await c.grpc().getInfo({});
@@ -140,23 +140,23 @@ describe("mutual-TLS Fortuna: only verified LoKey services seed and read", () =>
 });
 
 describe("each seeding identity is its own accumulator source", () => {
-  let pki: TestPki;
+  let pki: CertSet;
   let h: Harness;
   const open: { close(): void }[] = [];
   // A new connection for every call: identity, not connection, picks the source.
-  const seedAs = (who: Credentials, seeds: Buffer[]) => {
+  const seedAs = (who: ClientCreds, seeds: Buffer[]) => {
     const c = clientsOf(h, who);
     open.push(c);
     return c.grpc().seed({ seeds });
   };
   const pool0 = async () => {
-    const c = clientsOf(h, pki.credentials("gateway"));
+    const c = clientsOf(h, pki.creds("gateway"));
     open.push(c);
     return (await c.grpc().getInfo({})).pool0Bytes;
   };
 
   before(async () => {
-    pki = makePki("sources");
+    pki = makeCertSet("sources");
     h = await startHarness({ pki, maxSeeders: 2 });
   });
   after(async () => {
@@ -166,8 +166,8 @@ describe("each seeding identity is its own accumulator source", () => {
   });
 
   test("sources are given out by certificate identity, each with its own round robin over the pools (9.5.6)", async () => {
-    const gateway = pki.credentials("gateway");
-    const controller = pki.credentials("controller");
+    const gateway = pki.creds("gateway");
+    const controller = pki.creds("controller");
     await seedAs(gateway, gatewaySeeds());
     assert.equal(await pool0(), 0n, "the first seed goes into the key, not the pools");
     // Every source starts at P0: the gateway's first event, then the controller's, both land there.
@@ -190,24 +190,24 @@ describe("each seeding identity is its own accumulator source", () => {
 
   test("past the bound on seeding identities a new one gets RESOURCE_EXHAUSTED; known ones go on", async () => {
     const refused = (e: unknown) => coded(Code.ResourceExhausted)(e) && /already has 2 seeding identities/.test((e as ConnectError).rawMessage);
-    await assert.rejects(seedAs(pki.credentials("fortuna"), [Buffer.alloc(32, 1)]), refused);
-    assert.equal((await seedAs(pki.credentials("gateway"), [Buffer.alloc(32, 2)])).count, 1);
-    assert.equal((await seedAs(pki.credentials("controller"), [Buffer.alloc(32, 3)])).count, 1);
+    await assert.rejects(seedAs(pki.creds("fortuna"), [Buffer.alloc(32, 1)]), refused);
+    assert.equal((await seedAs(pki.creds("gateway"), [Buffer.alloc(32, 2)])).count, 1);
+    assert.equal((await seedAs(pki.creds("controller"), [Buffer.alloc(32, 3)])).count, 1);
   });
 });
 
 describe("TLS_ALLOWED_CLIENTS: a certificate of the CA that is not listed", () => {
-  let pki: TestPki;
+  let pki: CertSet;
   let h: Harness;
   let c: ReturnType<typeof clientsOf>;
   before(async () => {
-    pki = makePki("allowed");
+    pki = makeCertSet("allowed");
     h = await startHarness({ pki, allowedClients: ["gateway"] });
-    const gw = clientsOf(h, pki.credentials("gateway"));
+    const gw = clientsOf(h, pki.creds("gateway"));
     await gw.grpc().seed({ seeds: gatewaySeeds() });
     await gw.grpc().amplify({ seed: Buffer.alloc(8, 1) });
     gw.close();
-    c = clientsOf(h, pki.credentials("controller"));
+    c = clientsOf(h, pki.creds("controller"));
   });
   after(async () => {
     c?.close();
