@@ -47,6 +47,15 @@ const SUMMARIES: Record<string, string> = {
   getUsage: "What the caller's quotas leave it now, per source, and who it is counted as",
 };
 
+// Longer notes, from the proto where they hold numbers.
+const DESCRIPTIONS: Record<string, (method: DescMethod) => string> = {
+  updateQueueConfig: (method) => {
+    const range = (f: DescField) => `${fieldRules(f)?.min}..${fieldRules(f)?.max}`;
+    const sizes = method.input.fields.map((f) => `${f.name} ${range(f)}`).join(", ");
+    return `Sizes are items (${sizes}): the original LoKey's limits, so scripts written for it get the same 400s. TRNG_QUEUE_SIZE and FORTUNA_QUEUE_SIZE take the same values.`;
+  },
+};
+
 const ref = (name: string): Schema => ({ $ref: `#/components/schemas/${name}` });
 const json = (schema: Schema) => ({ "application/json": { schema } });
 const errorResponse = (description: string) => ({ description, content: json(ref("Error")) });
@@ -181,6 +190,7 @@ export function buildOpenApi(service: DescService = GatewayService): Record<stri
         // operationIds are unique: additional bindings get a numbered one.
         operationId: i === 0 ? method.localName : `${method.localName}${i + 1}`,
         summary: SUMMARIES[method.localName] ?? method.name,
+        ...(DESCRIPTIONS[method.localName] && { description: DESCRIPTIONS[method.localName](method) }),
         tags: [TAKES_DATA.has(method.localName) || method.localName === "streamData" ? "random" : "gateway"],
         responses,
         // The key is optional: without one the caller is counted by address.

@@ -10,7 +10,7 @@ export { peerOf, isLoopbackHost, type Peer } from "./peer.js";
 export { Access, accessOf, tokenMatches } from "./access.js";
 export { readSecurityConfig, readFileVar, readKeyPair, pemCertificates, type SecurityConfig } from "./security-config.js";
 export { httpStatusOf, asConnectError, invalidArgument } from "./errors.js";
-export { validateRules, fieldRules } from "./rules.js";
+export { validateRules, fieldRules, fieldRange } from "./rules.js";
 export { restJson, enumShortName, hexToBytes, parseJsonExact, type BytesEncoding } from "./rest-json.js";
 export { send, sendJson, healthReply, type RestOptions, type RestReply, type NodeRequest, type NodeResponse } from "./transcoder.js";
 export { readyToSend, allSent } from "./send-flow.js";

@@ -6,6 +6,10 @@
 import { Code, ConnectError, createConnectRouter, type ConnectRouter, type ConnectRouterOptions, type ContextValues, type Interceptor } from "@connectrpc/connect";
 import { compressionBrotli, compressionGzip, universalRequestFromNodeRequest, universalResponseToNodeResponse } from "@connectrpc/connect-node";
 import type { UniversalServerResponse } from "@connectrpc/connect/protocol";
+import type { DescMethod } from "@bufbuild/protobuf";
+import { MethodOptions_IdempotencyLevel as Idempotency } from "@bufbuild/protobuf/wkt";
+import { binaryResponseToText, isGrpcWebText, textRequestToBinary } from "./grpc-web-text.js";
+import { jsonIssueKey, watchJsonEnums } from "./json-enums.js";
 import type { Logger } from "./log.js";
 import type { NodeRequest, NodeResponse } from "./rest-request.js";
 
@@ -15,7 +19,11 @@ export interface RpcAdapterOptions extends Omit<ConnectRouterOptions, "intercept
   log: Logger;
 }
 
-/** Handles the request when its path is an RPC's; false lets the caller answer (404). */
+/**
+ * Handles the request when its path is an RPC's, or when it is a gRPC or
+ * gRPC-Web call of a method this server does not have; false lets the caller
+ * answer (404).
+ */
 export type RpcHandler = (req: NodeRequest, res: NodeResponse) => boolean;
 
 // connect-es reports these request decoding failures as INTERNAL: a protobuf
@@ -41,6 +49,7 @@ const decodeFailures: Interceptor = (next) => async (req) => {
 
 export function createRpcAdapter(opts: RpcAdapterOptions): RpcHandler {
   const { routes, contextValues, log, ...routerOptions } = opts;
+  const readMaxBytes = routerOptions.readMaxBytes ?? 0xffffffff;
   const router = createConnectRouter({
     acceptCompression: [compressionGzip, compressionBrotli],
     ...routerOptions,
@@ -49,11 +58,19 @@ export function createRpcAdapter(opts: RpcAdapterOptions): RpcHandler {
   routes(router);
   const paths = new Map(router.handlers.map((h) => [h.requestPath, h]));
   return (req, res) => {
-    const handler = paths.get((req.url ?? "").split("?", 1)[0]);
-    if (!handler) return false;
-    const uReq = universalRequestFromNodeRequest(req as never, res as never, undefined, contextValues(req));
-    handler(uReq)
+    const path = (req.url ?? "").split("?", 1)[0];
+    const handler = paths.get(path);
+    if (!handler) return answerUnimplemented(req, res, path);
+    const values = contextValues(req);
+    const uReq = universalRequestFromNodeRequest(req as never, res as never, undefined, values);
+    const json = watchJsonEnums(handler.method.input, req.method ?? "", String(req.headers["content-type"] ?? ""), req.url ?? "", uReq.body as AsyncIterable<Uint8Array>, readMaxBytes);
+    values.set(jsonIssueKey, json.issue);
+    const text = isGrpcWebText(uReq.header.get("content-type"));
+    const request = { ...uReq, body: json.body };
+    handler(text ? textRequestToBinary(request) : request)
       .then((uRes) => correctDecodeFailure(uRes))
+      .then((uRes) => withAllow(uRes, handler.method))
+      .then((uRes) => (text ? binaryResponseToText(uRes) : uRes))
       .then((uRes) => universalResponseToNodeResponse(uRes, res as never))
       .catch((reason) => {
         // The client went away mid-answer: nothing to tell anyone.
@@ -63,6 +80,54 @@ export function createRpcAdapter(opts: RpcAdapterOptions): RpcHandler {
       });
     return true;
   };
+}
+
+// gRPC and gRPC-Web clients read the outcome of a call from grpc-status, not
+// from the HTTP status: PROTOCOL-HTTP2.md has a missing method answered with
+// HTTP 200 and status UNIMPLEMENTED (12), and PROTOCOL-WEB.md keeps that
+// response shape. Both allow a Trailers-Only response: the status in the
+// only HEADERS, which ends the stream; over HTTP/1.1 that is the head of an
+// empty 200. Connect's clients take an HTTP 404 as UNIMPLEMENTED (the
+// Connect protocol's error code table), so Connect and REST keep the 404.
+const GRPC_CONTENT_TYPE = /^application\/grpc(?:-web(?:-text)?)?(?:[+;]|$)/i;
+
+function answerUnimplemented(req: NodeRequest, res: NodeResponse, path: string): boolean {
+  const type = String(req.headers["content-type"] ?? "");
+  if (!GRPC_CONTENT_TYPE.test(type)) return false;
+  const headers = {
+    "content-type": type.split(";", 1)[0].trim().toLowerCase(),
+    "grpc-status": String(Code.Unimplemented),
+    "grpc-message": percentEncode(`unknown method ${path}`),
+  };
+  // The request may have a body nobody reads: drain it so the connection stays usable.
+  req.resume();
+  const stream = (res as { stream?: { respond(h: Record<string, string | number>, o: { endStream: boolean }): void } }).stream;
+  if (stream && req.httpVersionMajor === 2) {
+    // HTTP/2: one HEADERS frame with END_STREAM (Node's compatibility response would add an empty DATA frame).
+    // It bypasses the response object, so the headers already set on it (CORS) are copied.
+    stream.respond({ ...(res.getHeaders() as Record<string, string>), ":status": 200, ...headers }, { endStream: true });
+  } else {
+    res.writeHead(200, { ...headers, "content-length": "0" });
+    res.end();
+  }
+  return true;
+}
+
+// PROTOCOL-HTTP2.md: grpc-message is percent-encoded UTF-8, everything outside
+// printable ASCII (and "%" itself) as %XX.
+function percentEncode(text: string): string {
+  return [...Buffer.from(text, "utf8")].map((b) => (b >= 0x20 && b <= 0x7e && b !== 0x25 ? String.fromCharCode(b) : "%" + b.toString(16).toUpperCase().padStart(2, "0"))).join("");
+}
+
+// The Connect protocol spec lets a client send a unary call as GET when the
+// method is marked free of side effects (idempotency_level = NO_SIDE_EFFECTS);
+// connect-node answers GET on any other method, and any other verb, with 405.
+// RFC 9110 §15.5.6: a 405 must list the methods the resource takes in Allow.
+function withAllow(uRes: UniversalServerResponse, method: DescMethod): UniversalServerResponse {
+  if (uRes.status !== 405) return uRes;
+  const header = uRes.header ?? new Headers();
+  header.set("allow", method.methodKind === "unary" && method.idempotency === Idempotency.NO_SIDE_EFFECTS ? "GET, POST" : "POST");
+  return { ...uRes, header };
 }
 
 /** The unary answers of each protocol to a request that did not decode, as INVALID_ARGUMENT. */

@@ -18,6 +18,16 @@ export function fieldRules(field: DescField): FieldRules | undefined {
   return r ?? undefined;
 }
 
+/**
+ * A field's integer range as numbers, for a setting that takes the same
+ * values as the field (an environment variable beside an RPC's field), so the
+ * limit is still written only in the proto.
+ */
+export function fieldRange(field: DescField): { min?: number; max?: number } {
+  const r = fieldRules(field);
+  return { ...(r?.min !== undefined && { min: Number(r.min) }), ...(r?.max !== undefined && { max: Number(r.max) }) };
+}
+
 function describeRange(r: FieldRules): string {
   if (r.min !== undefined && r.max !== undefined) return `an integer from ${r.min} to ${r.max}`;
   if (r.min !== undefined) return `an integer >= ${r.min}`;

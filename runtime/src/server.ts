@@ -21,6 +21,7 @@ import type { SecurityConfig } from "./security-config.js";
 import type { Logger } from "./log.js";
 import { ReflectionIndex, reflectionV1AlphaImpl, reflectionV1Impl, ReflectionV1, ReflectionV1Alpha } from "./reflection.js";
 import { validateRules } from "./rules.js";
+import { throwJsonIssue } from "./json-enums.js";
 import { routesOf, sendJson, Transcoder, type BoundHandler, type NodeRequest, type NodeResponse, type RestOptions } from "./transcoder.js";
 
 export interface ServiceBinding<S extends DescService = DescService> {
@@ -79,6 +80,8 @@ export interface RunningServer {
 function guarded(method: DescMethod, fn: (req: Message, ctx: HandlerContext) => unknown, policy: AccessPolicy): BoundHandler {
   const check = (req: Message, ctx: HandlerContext) => {
     authorize(method, ctx, policy);
+    // An enum name Connect JSON decoding dropped, before the rules call the field missing.
+    throwJsonIssue(ctx.values);
     validateRules(method.input, req);
   };
   if (method.methodKind === "server_streaming") {

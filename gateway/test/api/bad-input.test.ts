@@ -106,10 +106,13 @@ const tables: [string, string, Case[]][] = [
     "/api/v1/config/queue",
     [
       { name: "no field", body: {}, error: "at least one of trng_queue_size, fortuna_queue_size is required" },
-      { name: "zero", body: { trng_queue_size: 0 }, error: "trng_queue_size: must be an integer from 1 to 10000000, got 0" },
-      { name: "negative", body: { fortuna_queue_size: -5 }, error: "fortuna_queue_size: must be an integer from 1 to 10000000, got -5" },
-      { name: "too big", body: { trng_queue_size: 10000001 }, error: "trng_queue_size: must be an integer from 1 to 10000000, got 10000001" },
-      { name: "beyond 64 bits", body: '{"trng_queue_size": 184467440737095516150}', error: /^trng_queue_size: must be an integer from 1 to 10000000/ },
+      { name: "zero", body: { trng_queue_size: 0 }, error: "trng_queue_size: must be an integer from 10 to 1000000, got 0" },
+      { name: "negative", body: { fortuna_queue_size: -5 }, error: "fortuna_queue_size: must be an integer from 10 to 1000000, got -5" },
+      // The original LoKey's limits, 10..1000000 (docs/reference/original-design.md).
+      { name: "below the original's minimum", body: { trng_queue_size: 9 }, error: "trng_queue_size: must be an integer from 10 to 1000000, got 9" },
+      { name: "too big", body: { trng_queue_size: 1000001 }, error: "trng_queue_size: must be an integer from 10 to 1000000, got 1000001" },
+      { name: "fortuna too big", body: { fortuna_queue_size: 1000001 }, error: "fortuna_queue_size: must be an integer from 10 to 1000000, got 1000001" },
+      { name: "beyond 64 bits", body: '{"trng_queue_size": 184467440737095516150}', error: /^trng_queue_size: must be an integer from 10 to 1000000/ },
       { name: "string", body: { trng_queue_size: "100" }, error: INVALID_BODY },
       { name: "fraction", body: { trng_queue_size: 10.5 }, error: INVALID_BODY },
       { name: "extra", body: { trng_queue_size: 10, size: 1 }, error: INVALID_BODY },
