@@ -1,6 +1,8 @@
 // The engine's settings, read once at start-up. Queue sizes from the
 // environment are only first defaults: sizes stored in the database win.
 import { ConfigError, isLoopbackHost, pemCertificates, readFileVar, readKeyPair, type ClientTls, type EnvReader } from "../../../runtime/src/index.js";
+import { UpdateQueueConfigRequestSchema } from "../../../gen/lokey/v1/gateway_pb.js";
+import { fieldRange } from "../../../runtime/src/rules.js";
 
 /** Fortuna's largest single generator request (fortuna.proto GenerateRequest.size: 2^20). */
 export const FORTUNA_MAX_REQUEST_BYTES = 1_048_576;
@@ -81,8 +83,9 @@ export function readGatewayEngineConfig(env: EnvReader): GatewayEngineConfig {
     dbPath: env.str("DB_PATH", "./data/gateway"),
     controllerAddr,
     fortunaAddrs,
-    trngQueueSize: env.int("TRNG_QUEUE_SIZE", 1000, { min: 1, max: 10_000_000 }),
-    fortunaQueueSize: env.int("FORTUNA_QUEUE_SIZE", 5000, { min: 1, max: 10_000_000 }),
+    // The RPC's limits (gateway.proto UpdateQueueConfigRequest), the original LoKey's.
+    trngQueueSize: env.int("TRNG_QUEUE_SIZE", 1000, fieldRange(UpdateQueueConfigRequestSchema.field.trngQueueSize)),
+    fortunaQueueSize: env.int("FORTUNA_QUEUE_SIZE", 5000, fieldRange(UpdateQueueConfigRequestSchema.field.fortunaQueueSize)),
     reseedIntervalMs: env.int("FORTUNA_RESEED_INTERVAL_MS", 30_000, { min: 100, max: 86_400_000 }),
     fortunaItemBytes: env.int("FORTUNA_ITEM_BYTES", 1024, { min: 1, max: FORTUNA_MAX_REQUEST_BYTES }),
     trngPollIntervalMs: env.int("TRNG_POLL_INTERVAL_MS", 1000, { min: 1, max: 3_600_000 }),
