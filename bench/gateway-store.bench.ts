@@ -2,6 +2,8 @@
 // (32 B samples) and the Fortuna item size (1 KiB, FORTUNA_ITEM_BYTES), each
 // beside raw RocksDB doing the least the same work needs, and the resident
 // memory of a process holding full default-size queues beside an idle one.
+// The store encrypts what it queues, as in the gateway (queue-cipher.ts: a key
+// in memory); the raw baselines store plaintext.
 import { spawnSync } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";

@@ -116,7 +116,7 @@ export function createGatewayBinding(engine: GatewayEngine, opts: GatewayBinding
         return {
           trng: queueStatus(s.trng),
           fortuna: queueStatus(s.fortuna),
-          database: { sizeBytes: s.database.sizeBytes, sizeHuman: s.database.sizeHuman, path: s.database.path },
+          database: { sizeBytes: s.database.sizeBytes, sizeHuman: s.database.sizeHuman, path: s.database.path, encryption: s.database.encryption },
         };
       },
 

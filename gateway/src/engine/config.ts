@@ -1,6 +1,8 @@
 // The engine's settings, read once at start-up. Queue sizes from the
 // environment are only first defaults: sizes stored in the database win.
+import { isAbsolute, relative, resolve, sep } from "node:path";
 import { ConfigError, isLoopbackHost, pemCertificates, readFileVar, readKeyPair, type ClientTls, type EnvReader } from "../../../runtime/src/index.js";
+import { QUEUE_KEY_BYTES } from "./queue-cipher.js";
 import { UpdateQueueConfigRequestSchema } from "../../../gen/lokey/v1/gateway_pb.js";
 import { fieldRange } from "../../../runtime/src/rules.js";
 
@@ -37,6 +39,12 @@ export interface GatewayEngineConfig {
   retry: RetryPolicy;
   /** Mutual TLS towards the controller and Fortuna; unset: plain, upstreams on loopback only. */
   upstreamTls?: ClientTls;
+  /**
+   * QUEUE_KEY_FILE's key: queued randomness stays readable across restarts.
+   * Unset: a key in memory only, and the queues are dropped at each start
+   * (gateway/README.md, "At rest").
+   */
+  queueKey?: Buffer;
 }
 
 const ADDRESS = /^[A-Za-z0-9.\-_]+:\d{1,5}$|^\[[0-9A-Fa-f:]+\]:\d{1,5}$/;
@@ -71,6 +79,25 @@ function readUpstreamTls(env: EnvReader, addrs: { variable: string; address: str
   return { ca, ...pair };
 }
 
+/**
+ * QUEUE_KEY_FILE: 32 random bytes, raw or as 64 hex digits (`openssl rand
+ * -hex 32`). A key inside DB_PATH is refused: a copy of the database would
+ * then carry the key that opens it. Errors never show the file's contents.
+ */
+function readQueueKey(env: EnvReader, dbPath: string): Buffer | undefined {
+  const raw = readFileVar(env, "QUEUE_KEY_FILE");
+  if (!raw) return undefined;
+  const inDb = relative(resolve(dbPath), resolve(env.raw("QUEUE_KEY_FILE")!));
+  if (inDb !== ".." && !inDb.startsWith(`..${sep}`) && !isAbsolute(inDb)) {
+    throw new ConfigError("QUEUE_KEY_FILE", "is inside DB_PATH: keep the key where a copy or backup of the database does not reach");
+  }
+  const text = raw.toString("latin1").trim();
+  const key = /^[0-9a-fA-F]{64}$/.test(text) ? Buffer.from(text, "hex") : raw.length === QUEUE_KEY_BYTES ? raw : undefined;
+  if (!key) throw new ConfigError("QUEUE_KEY_FILE", `must hold ${QUEUE_KEY_BYTES} random bytes, raw or as 64 hex digits (openssl rand -hex 32); it holds ${raw.length} bytes`);
+  if (key.every((b) => b === key[0])) throw new ConfigError("QUEUE_KEY_FILE", "holds one byte value repeated, not a random key");
+  return key;
+}
+
 export function readGatewayEngineConfig(env: EnvReader): GatewayEngineConfig {
   const controllerAddr = address("CONTROLLER_ADDR", env.str("CONTROLLER_ADDR", "127.0.0.1:8081"));
   const fortunaAddrs = env.list("FORTUNA_ADDR", ["127.0.0.1:8082"]).map((a) => address("FORTUNA_ADDR", a));
@@ -78,9 +105,11 @@ export function readGatewayEngineConfig(env: EnvReader): GatewayEngineConfig {
     { variable: "CONTROLLER_ADDR", address: controllerAddr },
     ...fortunaAddrs.map((address) => ({ variable: "FORTUNA_ADDR", address })),
   ]);
+  const dbPath = env.str("DB_PATH", "./data/gateway");
   return {
     upstreamTls,
-    dbPath: env.str("DB_PATH", "./data/gateway"),
+    dbPath,
+    queueKey: readQueueKey(env, dbPath),
     controllerAddr,
     fortunaAddrs,
     // The RPC's limits (gateway.proto UpdateQueueConfigRequest), the original LoKey's.

@@ -9,7 +9,7 @@ import { feedFortuna, feedTrng } from "./feeder.js";
 import { createMetrics } from "./metrics.js";
 import { QueueStore } from "./queue-store.js";
 import { Seeder } from "./seeder.js";
-import { engineStatus } from "./stats.js";
+import { encryptionStatus, engineStatus } from "./stats.js";
 import type { EngineHealth, EngineStatus, GatewayEngine, QueueSizes, SourceName } from "./types.js";
 import { Upstreams } from "./upstreams.js";
 
@@ -18,7 +18,7 @@ export { readGatewayEngineConfig, type GatewayEngineConfig };
 async function openStore(cfg: GatewayEngineConfig): Promise<QueueStore> {
   try {
     await mkdir(cfg.dbPath, { recursive: true });
-    return await QueueStore.open(cfg.dbPath, { sizes: { trng: cfg.trngQueueSize, fortuna: cfg.fortunaQueueSize }, consume: true });
+    return await QueueStore.open(cfg.dbPath, { sizes: { trng: cfg.trngQueueSize, fortuna: cfg.fortunaQueueSize }, consume: true }, { key: cfg.queueKey });
   } catch (err) {
     const why = err instanceof Error ? err.message : String(err);
     throw new ConfigError("DB_PATH", `cannot open the database at ${JSON.stringify(cfg.dbPath)}: ${why}`);
@@ -52,9 +52,19 @@ export async function openGatewayEngine(cfg: GatewayEngineConfig, log: Logger): 
     queueSizes: store.queueSizes(),
     consume: store.consumeMode(),
     fortunaItemBytes: cfg.fortunaItemBytes,
+    encryption: encryptionStatus(store.atRest),
     // Accepted for compatibility with the seed's polling design; streams push instead.
     pollIntervalsIgnored: { trngMs: cfg.trngPollIntervalMs, fortunaMs: cfg.fortunaPollIntervalMs },
   });
+  const { dropped, unencrypted } = store.atRest;
+  if (dropped.trng + dropped.fortuna > 0n) {
+    log.info(
+      unencrypted
+        ? "queued items stored unencrypted by an earlier version were dropped and compacted out of the database"
+        : "queued items written under another queue key were dropped (without QUEUE_KEY_FILE the key lives in memory only); the queues refill",
+      { droppedItems: { trng: dropped.trng, fortuna: dropped.fortuna } },
+    );
+  }
 
   // A database write failing (disk full, I/O error) shows in health, then rethrows.
   const guarded = async <T>(p: Promise<T>): Promise<T> => {

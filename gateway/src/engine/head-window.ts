@@ -7,11 +7,14 @@
 // budget) are read back in one iterator pass per LOAD_BYTES.
 //
 // The window only edits itself and adds the matching write operations to the
-// caller's batch; the caller counts and commits.
+// caller's batch; the caller counts and commits. It holds plaintext; what it
+// writes is encrypted (queue-cipher.ts), what it reads back is decrypted, and
+// bytes that leave the queue are zeroed here.
 
 import type { BatchOp, Rocks } from "./rocks.js";
 import { Mutex } from "./lock.js";
 import { parseSegmentKey, segmentKey, segmentsFrom } from "./keys.js";
+import type { QueueCipher } from "./queue-cipher.js";
 import { cutSegment, itemAt, itemsFrom, type Segment } from "./segments.js";
 import type { SourceName } from "./types.js";
 
@@ -64,6 +67,7 @@ export class HeadWindow {
     private readonly source: SourceName,
     private readonly queue: WindowSource,
     head: bigint,
+    private readonly cipher: QueueCipher,
   ) {
     this.end = head;
   }
@@ -94,8 +98,9 @@ export class HeadWindow {
       const needBytes = Math.max(LOAD_BYTES, bytes - this.winBytes);
       const needItems = items - this.winItems;
       await this.db.scan({ gte: segmentsFrom(this.source, from), lt: segmentsFrom(this.source, upTo), readAheadBytes: LOAD_READ_AHEAD_BYTES }, (k, v) => {
-        got.push({ ...parseSegmentKey(k), data: v });
-        gotBytes += v.length;
+        const seg = { ...parseSegmentKey(k), data: this.cipher.open(v) };
+        got.push(seg);
+        gotBytes += seg.data.length;
         gotItems += got[got.length - 1].count;
         if (gotBytes >= needBytes && gotItems >= needItems) {
           stopped = true;
@@ -104,7 +109,10 @@ export class HeadWindow {
       });
       // Mutations never touch segments past the window, so what was read is
       // still current, unless a failed write reset the state meanwhile.
-      if (generation !== this.generation || this.end !== from) return;
+      if (generation !== this.generation || this.end !== from) {
+        for (const seg of got) seg.data.fill(0);
+        return;
+      }
       for (const seg of got) this.win.push(seg);
       this.winBytes += gotBytes;
       this.winItems += gotItems;
@@ -118,13 +126,18 @@ export class HeadWindow {
     return this.loadLock.run(async () => undefined);
   }
 
-  /** Takes a just-enqueued segment in if it directly follows the window and fits the budget. */
+  /**
+   * Takes a just-enqueued segment in if it directly follows the window and
+   * fits the budget; otherwise zeroes it (it is stored, encrypted).
+   */
   offer(seg: Segment): void {
     if (this.end === seg.first && this.winBytes + seg.data.length <= WINDOW_BYTES) {
       this.win.push(seg);
       this.winBytes += seg.data.length;
       this.winItems += seg.count;
       this.end = seg.first + BigInt(seg.count);
+    } else {
+      seg.data.fill(0);
     }
   }
 
@@ -137,12 +150,14 @@ export class HeadWindow {
       const rest = itemsFrom(seg, k);
       ops.push({ type: "del", key: segmentKey(this.source, seg) });
       if (rest) {
-        ops.push({ type: "put", key: segmentKey(this.source, rest), value: rest.data });
+        ops.push({ type: "put", key: segmentKey(this.source, rest), value: this.cipher.seal(rest.data) });
         this.win[this.at] = rest;
       } else {
         this.win[this.at++] = undefined as never;
       }
-      this.winBytes -= seg.data.length - (rest?.data.length ?? 0);
+      const gone = seg.data.length - (rest?.data.length ?? 0);
+      seg.data.fill(0, 0, gone);
+      this.winBytes -= gone;
       this.winItems -= k;
       left -= k;
     }
@@ -152,7 +167,8 @@ export class HeadWindow {
   /**
    * Copies window bytes [offset, offset + n) into `out`; with `consume`,
    * removes them: fully served items go, a partly served one keeps its other
-   * bytes (segments.ts, cutSegment).
+   * bytes (segments.ts, cutSegment), encrypted again with fresh keystream, and the
+   * served bytes are zeroed here once copied.
    */
   serve(offset: number, n: number, consume: boolean, out: Uint8Array, ops: BatchOp[]): Served {
     if (n === 0) return NOTHING_SERVED;
@@ -183,10 +199,11 @@ export class HeadWindow {
       for (const p of cut.pieces) {
         const pk = segmentKey(this.source, p);
         overwritten ||= pk.equals(key);
-        ops.push({ type: "put", key: pk, value: p.data });
+        ops.push({ type: "put", key: pk, value: this.cipher.seal(p.data) });
         kept.push(p);
       }
       if (!overwritten) ops.push({ type: "del", key });
+      seg.data.fill(0, a, b);
     }
     if (!consume) return { removed: 0, last, itemBytes };
     if (first === this.at && kept.length <= i - first) {
@@ -216,12 +233,18 @@ export class HeadWindow {
 
   /** Empties the window, which now starts at `head`. */
   reset(head: bigint): void {
+    this.clear();
+    this.end = head;
+    this.generation++;
+  }
+
+  /** Zeroes and forgets what the window holds (the database keeps it). */
+  clear(): void {
+    for (let i = this.at; i < this.win.length; i++) this.win[i].data.fill(0);
     this.win = [];
     this.at = 0;
     this.winBytes = 0;
     this.winItems = 0;
-    this.end = head;
-    this.generation++;
   }
 
   /**

@@ -1,7 +1,8 @@
 // The database layout (seed document, "Database Design", mapped onto one
 // ordered RocksDB keyspace instead of BoltDB buckets):
 //   q/<source>/<u64 be first id><u32 be count><u32 be length>
-//                               a segment: the raw bytes of `count` consecutive items (FIFO:
+//                               a segment: the bytes of `count` consecutive items, encrypted
+//                               (queue-cipher.ts: 16 bytes saying where in the keystream, then the ciphertext) (FIFO:
 //                               big-endian ids sort in arrival order). Every item is `length`
 //                               bytes but the first, which may be shorter (its front was
 //                               served). Items that arrive together share one entry, so a
@@ -10,6 +11,8 @@
 //                               (and `reserved`, the id below which items may have been served: reservation.ts)
 //   cfg/queue_size/<source>     u64 be, queue capacity in items
 //   cfg/consume                 one byte, 1 = delete on read
+//   cfg/queue_key_check         16 bytes derived from the queue key: which key the segments are
+//                               encrypted under (queue-key.ts)
 //   u/<source>/<u64 be hour>    usage per hour bucket: u64 be requests, u64 be bytes served
 import type { SourceName } from "./types.js";
 
@@ -71,6 +74,7 @@ export const countersEnd = Buffer.from("c0");
 
 export const queueSizeKey = (source: SourceName): Buffer => Buffer.from(`cfg/queue_size/${source}`);
 export const consumeKey = Buffer.from("cfg/consume");
+export const queueKeyCheckKey = Buffer.from("cfg/queue_key_check");
 
 export const usageKey = (source: SourceName, hour: bigint): Buffer => Buffer.concat([Buffer.from(`u/${source}/`), u64(hour)]);
 export const hourOf = (key: Buffer): bigint => readU64(key, key.length - 8);

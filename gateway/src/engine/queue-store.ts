@@ -25,21 +25,25 @@
 // This module orchestrates: it waits for the window to cover a mutation,
 // commits, and recovers after a failed write. Each source's state and its
 // mutations are in source-queue.ts; the stored layout in keys.ts, segments.ts
-// and persisted-state.ts, usage buckets in usage.ts.
-import { Rocks, type BatchOp } from "./rocks.js";
+// and persisted-state.ts, usage buckets in usage.ts; queued bytes are stored
+// encrypted (queue-cipher.ts) under a key checked at open (store-open.ts).
+import type { Rocks, BatchOp } from "./rocks.js";
 import { GroupCommit } from "./group-commit.js";
 import type { Pulse } from "./lock.js";
 import { readUsage, type UsageBucket } from "./usage.js";
-import { SOURCES, consumeOp, queueSizeOp, readPersisted, readSettings, type Persisted, type SourceCounters } from "./persisted-state.js";
+import { SOURCES, consumeOp, queueSizeOp, type SourceCounters } from "./persisted-state.js";
 import { itemPrefix, itemsEnd, parseSegmentKey } from "./keys.js";
-import { itemsOf } from "./segments.js";
-import { dropReserved, syncs, waits, type Durability } from "./reservation.js";
+import { concat, itemsOf } from "./segments.js";
+import type { QueueCipher } from "./queue-cipher.js";
+import { syncs, waits, type Durability } from "./reservation.js";
+import { openDatabase, recoveredState, type AtRest, type Opened, type OpenOptions } from "./store-open.js";
 import { SourceQueue } from "./source-queue.js";
 import type { QueueSizes, SourceName } from "./types.js";
 
 export { SOURCES, type SourceCounters } from "./persisted-state.js";
 export { WINDOW_BYTES } from "./head-window.js";
 export type { UsageBucket } from "./usage.js";
+export type { AtRest, OpenOptions } from "./store-open.js";
 
 /**
  * Longest wait for company of the writes of a take nobody waits for
@@ -62,39 +66,35 @@ export interface TakeOptions {
 }
 
 export class QueueStore {
+  private readonly db: Rocks;
+  private sizes: QueueSizes;
+  private consume: boolean;
+  private readonly cipher: QueueCipher;
+  /** Whether the key outlives this store (OpenOptions.key), and what opening dropped. */
+  readonly atRest: AtRest;
   private readonly state: Record<SourceName, SourceQueue>;
   private readonly commits: GroupCommit;
   private needsReload = false;
   private recovering: Promise<void> | undefined;
 
-  private constructor(
-    private readonly db: Rocks,
-    private sizes: QueueSizes,
-    private consume: boolean,
-    p: Persisted,
-    deferMs: number,
-  ) {
+  private constructor(o: Opened, deferMs: number) {
+    this.db = o.db;
+    this.sizes = o.sizes;
+    this.consume = o.consume;
+    this.cipher = o.cipher;
+    this.atRest = o.atRest;
     const flushed = () => this.commits.flushed();
-    this.state = { trng: new SourceQueue(db, "trng", p, flushed), fortuna: new SourceQueue(db, "fortuna", p, flushed) };
-    this.commits = new GroupCommit(db, () => this.cut(), () => this.writeFailed(), deferMs);
+    const queue = (s: SourceName) => new SourceQueue(o.db, s, o.state, flushed, o.cipher);
+    this.state = { trng: queue("trng"), fortuna: queue("fortuna") };
+    this.commits = new GroupCommit(o.db, () => this.cut(), () => this.writeFailed(), deferMs);
   }
 
   /**
    * Opens (creating) the store; `defaults` apply only where nothing is
-   * persisted yet. `deferMs`: how long the deletes of a take that waits for
-   * nothing may wait to share a batch (DEFER_MS by default).
+   * persisted yet. Items written under another key are dropped (store-open.ts).
    */
-  static async open(path: string, defaults: { sizes: QueueSizes; consume: boolean }, deferMs = DEFER_MS): Promise<QueueStore> {
-    const db = await Rocks.open(path);
-    try {
-      const { sizes, consume, init } = await readSettings(db, defaults);
-      await db.batch(init, true);
-      const p = await readPersisted(db);
-      return new QueueStore(db, sizes, consume, (await dropReserved(db, p)) ? await readPersisted(db) : p, deferMs);
-    } catch (err) {
-      await db.close().catch(() => undefined);
-      throw err;
-    }
+  static async open(path: string, defaults: { sizes: QueueSizes; consume: boolean }, opts: OpenOptions = {}): Promise<QueueStore> {
+    return new QueueStore(await openDatabase(path, defaults, opts.key), opts.deferMs ?? DEFER_MS);
   }
 
   get path(): string {
@@ -130,6 +130,8 @@ export class QueueStore {
   /**
    * Appends items; when the queue would overflow, the oldest items are
    * dropped (counted) in the same batch. `polls` counts upstream fetches.
+   * The items' buffers are handed over: the queue's head is served from
+   * them, and they are zeroed once served or dropped.
    */
   async enqueue(source: SourceName, items: Uint8Array[], polls = items.length): Promise<{ dropped: number }> {
     const st = this.state[source];
@@ -270,11 +272,11 @@ export class QueueStore {
     return readUsage(this.db, source);
   }
 
-  /** Every item of a source in order, as written (tests and tools; a full scan). */
+  /** Every item of a source in order, decrypted (tests and tools; a full scan). */
   async items(source: SourceName): Promise<{ id: bigint; data: Buffer }[]> {
     await this.commits.flushed();
     const rows = await this.db.range({ gte: itemPrefix(source), lt: itemsEnd(source) });
-    return rows.flatMap(([k, v]) => itemsOf({ ...parseSegmentKey(k), data: v }));
+    return rows.flatMap(([k, v]) => itemsOf({ ...parseSegmentKey(k), data: this.cipher.open(v) }));
   }
 
   async close(): Promise<void> {
@@ -287,6 +289,7 @@ export class QueueStore {
       await this.commits.commit([], true).catch(() => undefined);
     }
     await this.db.close();
+    for (const s of SOURCES) this.state[s].window.clear();
   }
 
   /**
@@ -338,20 +341,9 @@ export class QueueStore {
   }
 
   private async reload(): Promise<void> {
-    let p = await readPersisted(this.db);
     // Takes answered before their deletes failed: what they served lies below the reservation.
-    if (await dropReserved(this.db, p)) p = await readPersisted(this.db);
+    const p = await recoveredState(this.db, this.cipher);
     for (const s of SOURCES) this.state[s].reset(p);
     this.needsReload = false;
   }
-}
-
-function concat(parts: Uint8Array[], total: number): Uint8Array {
-  const out = new Uint8Array(total);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }

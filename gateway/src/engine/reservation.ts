@@ -17,6 +17,7 @@
 import type { Served } from "./head-window.js";
 import { parseSegmentKey, segmentKey, segmentsFrom } from "./keys.js";
 import { counterOps, SOURCES, type Persisted, type SourceCounters } from "./persisted-state.js";
+import type { QueueCipher } from "./queue-cipher.js";
 import type { BatchOp, Rocks } from "./rocks.js";
 import { itemsFrom } from "./segments.js";
 import type { SourceName } from "./types.js";
@@ -69,19 +70,25 @@ export function release(c: SourceCounters, head: bigint): void {
  * On open: drops, with one synced batch, every stored item below its source's
  * reservation (an unclean stop may have served it and lost the delete).
  * Returns whether anything changed (the caller then reads the state again).
+ * A segment reaching past the reservation keeps its rest, encrypted again with
+ * fresh keystream (queue-cipher.ts).
  */
-export async function dropReserved(db: Rocks, p: Persisted): Promise<boolean> {
+export async function dropReserved(db: Rocks, p: Persisted, cipher: QueueCipher): Promise<boolean> {
   const ops: BatchOp[] = [];
   for (const s of SOURCES) {
     const c = p.counters[s];
     if (c.reserved <= p.heads[s]) continue;
     let dropped = 0n;
     await db.scan({ gte: segmentsFrom(s, p.heads[s]), lt: segmentsFrom(s, c.reserved) }, (k, v) => {
-      const seg = { ...parseSegmentKey(k), data: v };
-      const below = c.reserved - seg.first < BigInt(seg.count) ? Number(c.reserved - seg.first) : seg.count;
+      const key = parseSegmentKey(k);
+      const below = c.reserved - key.first < BigInt(key.count) ? Number(c.reserved - key.first) : key.count;
       ops.push({ type: "del", key: k });
-      const rest = itemsFrom(seg, below);
-      if (rest) ops.push({ type: "put", key: segmentKey(s, rest), value: rest.data });
+      if (below < key.count) {
+        const seg = { ...key, data: cipher.open(v) };
+        const rest = itemsFrom(seg, below)!;
+        ops.push({ type: "put", key: segmentKey(s, rest), value: cipher.seal(rest.data) });
+        seg.data.fill(0);
+      }
       dropped += BigInt(below);
     });
     const now = { ...c, items: c.items - dropped, dropped: c.dropped + dropped };

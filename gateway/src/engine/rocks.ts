@@ -29,7 +29,11 @@ export interface RangeOptions {
    * (the package's default is 16 KiB, i.e. a round trip per 16 items of 1 KiB).
    */
   readAheadBytes?: number;
+  /** false: keys only (the visitor gets empty values). */
+  values?: boolean;
 }
+
+const EMPTY = Buffer.alloc(0);
 
 export class Rocks {
   private constructor(
@@ -55,18 +59,20 @@ export class Rocks {
 
   /** Visits [key, value] pairs of a range in key order until `visit` returns false. */
   async scan(opts: RangeOptions, visit: (key: Buffer, value: Buffer) => boolean | void): Promise<void> {
-    const { readAheadBytes, ...range } = opts;
+    const { readAheadBytes, values = true, ...range } = opts;
     const it = this.db.iterator({
       ...range,
       ...(readAheadBytes ? { highWaterMark: readAheadBytes } : {}),
       limit: opts.limit ?? -1,
+      keys: true,
+      values,
       keyAsBuffer: true,
       valueAsBuffer: true,
     } as Parameters<RocksDB["iterator"]>[0]);
     try {
       for (;;) {
         const entry = await new Promise<[Buffer, Buffer] | undefined>((resolve, reject) =>
-          it.next((err, key, value) => (err ? reject(err) : resolve(key === undefined ? undefined : [key as Buffer, value as Buffer]))),
+          it.next((err, key, value) => (err ? reject(err) : resolve(key === undefined ? undefined : [key as Buffer, (value as Buffer | undefined) ?? EMPTY]))),
         );
         if (entry === undefined || visit(entry[0], entry[1]) === false) return;
       }
@@ -82,6 +88,14 @@ export class Rocks {
       out.push([k, v]);
     });
     return out;
+  }
+
+  /**
+   * Rewrites the files holding [start, end) (the memtable is flushed first),
+   * so deleted values in that range leave the database's files.
+   */
+  compactRange(start: Buffer, end: Buffer): Promise<void> {
+    return new Promise((resolve, reject) => this.db.compactRange(start, end, (err) => (err ? reject(err) : resolve())));
   }
 
   close(): Promise<void> {

@@ -105,3 +105,14 @@ const adjacent = (a: Uint8Array, b: Uint8Array): boolean => a.buffer === b.buffe
 export function itemsOf(s: Segment): { id: bigint; data: Buffer }[] {
   return Array.from({ length: s.count }, (_, i) => ({ id: s.first + BigInt(i), data: s.data.subarray(itemStart(s, i), itemEnd(s, i)) }));
 }
+
+/** `parts` one after the other in a new array of `total` bytes. */
+export function concat(parts: Uint8Array[], total: number): Uint8Array {
+  const out = new Uint8Array(total);
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}

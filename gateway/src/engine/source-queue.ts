@@ -7,6 +7,7 @@ import { HeadWindow, type WindowSource } from "./head-window.js";
 import { segmentKey } from "./keys.js";
 import { Pulse } from "./lock.js";
 import { counterOps, type Persisted, type SourceCounters } from "./persisted-state.js";
+import type { QueueCipher } from "./queue-cipher.js";
 import { release as releaseReservation, reserve, type Durability } from "./reservation.js";
 import { packSegments } from "./segments.js";
 import { UsageMeter } from "./usage.js";
@@ -29,27 +30,34 @@ export class SourceQueue {
     readonly source: SourceName,
     p: Persisted,
     flushed: () => Promise<void>,
+    private readonly cipher: QueueCipher,
   ) {
     this.counters = { ...p.counters[source] };
     this.persisted = p.counters[source];
     this.usage = new UsageMeter(p.usage[source]);
     // The window looks the counters up at each call: reset() replaces them.
     const queue: WindowSource = { nextId: () => this.counters.next_id, flushed };
-    this.window = new HeadWindow(db, source, queue, p.heads[source]);
+    this.window = new HeadWindow(db, source, queue, p.heads[source], cipher);
   }
 
   /**
    * Appends items, the oldest dropped (counted) when more than `cap` would be
    * queued; the window must hold the items to drop. Returns how many were dropped.
+   * The items' buffers become the queue's (zeroed once they leave it).
    */
   append(items: Uint8Array[], polls: number, cap: number, ops: BatchOp[]): number {
     const incoming = items.length;
     const stored = incoming > cap ? items.slice(incoming - cap) : items;
+    for (let i = 0; i < incoming - stored.length; i++) items[i].fill(0);
     const overflow = this.overflow(incoming, cap);
     this.window.dropFront(overflow, ops);
     const c = this.counters;
+    let at = 0;
     for (const seg of packSegments(c.next_id, stored)) {
-      ops.push({ type: "put", key: segmentKey(this.source, seg), value: seg.data });
+      ops.push({ type: "put", key: segmentKey(this.source, seg), value: this.cipher.seal(seg.data) });
+      // Items copied into a segment are not needed any more.
+      if (seg.data.buffer !== stored[at].buffer) for (let k = at; k < at + seg.count; k++) stored[k].fill(0);
+      at += seg.count;
       this.window.offer(seg);
     }
     c.next_id += BigInt(stored.length);

@@ -1,8 +1,8 @@
 // Status figures for /api/v1/status: per-queue counters from the store,
-// upstream state, and the database's size on disk.
+// upstream state, and the database's size on disk and encryption.
 import { readdir, stat } from "node:fs/promises";
 import { join } from "node:path";
-import type { QueueStore } from "./queue-store.js";
+import type { AtRest, QueueStore } from "./queue-store.js";
 import type { EngineStatus, QueueStatus, SourceName } from "./types.js";
 
 /** Bytes of the database directory (RocksDB keeps its files flat: SSTs, WAL, MANIFEST). */
@@ -49,6 +49,13 @@ export function queueStatus(store: QueueStore, source: SourceName, origin: strin
   };
 }
 
+/** How queued randomness is kept at rest (queue-cipher.ts), and whether it survives a restart. */
+export function encryptionStatus(atRest: AtRest): string {
+  return atRest.keyKept
+    ? "aes-256-ctr, key from QUEUE_KEY_FILE (queues kept across restarts)"
+    : "aes-256-ctr, key in memory only (queues dropped on restart)";
+}
+
 export async function engineStatus(
   store: QueueStore,
   upstream: Record<SourceName, { origin: string; connected: boolean }>,
@@ -57,6 +64,6 @@ export async function engineStatus(
   return {
     trng: queueStatus(store, "trng", upstream.trng.origin, upstream.trng.connected),
     fortuna: queueStatus(store, "fortuna", upstream.fortuna.origin, upstream.fortuna.connected),
-    database: { sizeBytes, sizeHuman: humanSize(sizeBytes), path: store.path },
+    database: { sizeBytes, sizeHuman: humanSize(sizeBytes), path: store.path, encryption: encryptionStatus(store.atRest) },
   };
 }

@@ -24,7 +24,13 @@ export interface QueueStatus {
 export interface EngineStatus {
   trng: QueueStatus;
   fortuna: QueueStatus;
-  database: { sizeBytes: bigint; sizeHuman: string; path: string };
+  database: {
+    sizeBytes: bigint;
+    sizeHuman: string;
+    path: string;
+    /** How queued randomness is stored at rest and whether it survives a restart. */
+    encryption: string;
+  };
 }
 
 export interface EngineHealth {

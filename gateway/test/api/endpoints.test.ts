@@ -51,7 +51,7 @@ test("GET /api/v1/status: the documented keys per source, the origin of the data
   assert.deepEqual(Object.keys(body), ["trng", "fortuna", "database"]);
   assert.deepEqual(Object.keys(body.trng), keys);
   assert.deepEqual(Object.keys(body.fortuna), keys);
-  assert.deepEqual(body.database, { size_bytes: 10485760, size_human: "10.0 MB", path: "/tmp/fake-db" });
+  assert.deepEqual(body.database, { size_bytes: 10485760, size_human: "10.0 MB", path: "/tmp/fake-db", encryption: "aes-256-ctr, key in memory only (queues dropped on restart)" });
   assert.equal(body.trng.queue_current, 2);
   assert.equal(body.trng.queue_percentage, 0.2);
   // 64-bit counters are exact in the text.

@@ -150,7 +150,7 @@ export class FakeEngine implements GatewayEngine {
     return {
       trng: this.queueStatus("trng"),
       fortuna: this.queueStatus("fortuna"),
-      database: { sizeBytes: 10485760n, sizeHuman: "10.0 MB", path: "/tmp/fake-db" },
+      database: { sizeBytes: 10485760n, sizeHuman: "10.0 MB", path: "/tmp/fake-db", encryption: "aes-256-ctr, key in memory only (queues dropped on restart)" },
     };
   }
 

@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { setTimeout as sleep } from "node:timers/promises";
 import { QueueStore } from "../../src/engine/queue-store.js";
-import { balanced, tempDir, wordsOf } from "./helpers.js";
+import { balanced, tempDir, TEST_KEY, wordsOf } from "./helpers.js";
 
 const child = fileURLToPath(new URL("./fixtures/crash-child.ts", import.meta.url));
 
@@ -39,7 +39,7 @@ test("SIGKILL while writing: after reopening, queues and counters agree and noth
   try {
     for (let round = 0; round < 3; round++) {
       await runAndKill(dbPath, logPath, round * 100_000_000, 200);
-      const store = await QueueStore.open(dbPath, { sizes: { trng: 64, fortuna: 64 }, consume: true });
+      const store = await QueueStore.open(dbPath, { sizes: { trng: 64, fortuna: 64 }, consume: true }, { key: TEST_KEY });
       try {
         const c = store.counters("trng");
         const items = await store.items("trng");

@@ -10,7 +10,7 @@ import { openGatewayEngine, readGatewayEngineConfig } from "../../src/engine/eng
 import { Rocks } from "../../src/engine/rocks.js";
 import { SEED_SAMPLES } from "../../src/engine/seeder.js";
 import { DIRECT_MARK, FakeController, FakeFortuna, SEED_MARK, STREAM_MARK, settled, testConfig, until } from "./fakes.js";
-import { tempDir } from "./helpers.js";
+import { tempDir, TEST_KEY } from "./helpers.js";
 
 const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
@@ -162,8 +162,9 @@ describe("gateway engine with fake upstreams", () => {
     assert.equal(await engine.take("fortuna", 1, 0, AbortSignal.timeout(2000)), null);
   });
 
-  test("after a restart with both upstreams down, what is queued is still served", async () => {
-    const { engine, cfg, controller, fortunas } = await setup();
+  test("with QUEUE_KEY_FILE, after a restart with both upstreams down, what is queued is still served", async () => {
+    // Without a key file the queues are dropped on restart instead (at-rest.test.ts).
+    const { engine, cfg, controller, fortunas } = await setup({ queueKey: TEST_KEY });
     await until("queues full", async () => {
       const s = await engine.status();
       return s.trng.queueCurrent === 50 && s.fortuna.queueCurrent === 20;

@@ -1,5 +1,6 @@
 // Fake controller and Fortuna services: the real gRPC contracts served by the
 // runtime on loopback, with trivial, recognisable output and counters.
+import { randomFillSync } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { ControllerService, EntropySource } from "../../../gen/lokey/controller/v1/controller_pb.js";
@@ -75,6 +76,8 @@ export class FakeFortuna {
   seeded = false;
   failSeed = false;
   failGenerate = false;
+  /** Stream chunks of random bytes instead of 0x42 (each window of them then is unique). */
+  randomChunks = false;
   /** Each stream chunk's first 4 bytes are a unique big-endian counter. */
   private serial = 0;
 
@@ -104,6 +107,7 @@ export class FakeFortuna {
             const size = req.chunkSize ?? 65536;
             while (!ctx.signal.aborted) {
               const b = Buffer.alloc(size, 0x42);
+              if (self.randomChunks) randomFillSync(b);
               if (size >= 4) b.writeUInt32BE(self.serial++);
               self.chunks++;
               yield { data: b };

@@ -9,8 +9,15 @@ export function tempDir(tag = "store"): { path: string; remove: () => void } {
   return { path, remove: () => rmSync(path, { recursive: true, force: true }) };
 }
 
+/**
+ * A queue key that outlives a store, as QUEUE_KEY_FILE gives one: tests that
+ * reopen a store and look at what is queued use it (without a key, each open
+ * draws its own and drops what the last one queued).
+ */
+export const TEST_KEY = Buffer.from("lokey test key - not for use!!!!");
+
 export function openStore(path: string, sizes: QueueSizes = { trng: 10, fortuna: 10 }, consume = true): Promise<QueueStore> {
-  return QueueStore.open(join(path, "db"), { sizes, consume });
+  return QueueStore.open(join(path, "db"), { sizes, consume }, { key: TEST_KEY });
 }
 
 /** An item whose bytes are distinct 4-byte big-endian words starting at `word`. */

@@ -8,7 +8,7 @@ import { cpSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { QueueStore } from "../../src/engine/queue-store.js";
 import { Rocks, type BatchOp } from "../../src/engine/rocks.js";
-import { balanced, openStore, tempDir, words, wordsOf } from "./helpers.js";
+import { balanced, openStore, tempDir, TEST_KEY, words, wordsOf } from "./helpers.js";
 
 interface Written {
   ops: BatchOp[];
@@ -80,7 +80,7 @@ test("after a power loss at any point, nothing a take returned is served again",
       const snapshot = join(dir.path, `at-${cut}`);
       cpSync(base, snapshot, { recursive: true });
       const gone = new Set(served.slice(0, k + 1).flat());
-      const store = await QueueStore.open(snapshot, { sizes: { trng: 10, fortuna: 8000 }, consume: true });
+      const store = await QueueStore.open(snapshot, { sizes: { trng: 10, fortuna: 8000 }, consume: true }, { key: TEST_KEY });
       try {
         const left = (await store.items("fortuna")).flatMap((i) => wordsOf(i.data));
         assert.ok(left.every((w) => !gone.has(w)), `${cut} of ${log.length} batches kept, after take ${k}: a served word is back`);

@@ -37,7 +37,10 @@ test("a steady stream of consuming takes waits for an fsync only on the first on
         answered = true;
         return out;
       });
-      for (let i = 0; i < 5 && !answered; i++) await tick();
+      // A take that waits for the held fsync cannot answer however long we
+      // wait; one that does not may still need real disk reads and writes,
+      // which a loaded machine can make take many event-loop turns.
+      for (let i = 0; i < 2000 && !answered; i++) await tick();
       if (!answered) waited.push(k);
       // The disk finishes what it was given.
       while (held.length > 0) held.shift()!();
@@ -76,7 +79,7 @@ const dels = (ops: BatchOp[]) => ops.filter((o) => o.type === "del").length;
 test("covered takes in separate events share one batch: their deletes wait for the next write", async () => {
   const dir = tempDir("defer");
   // Deferred writes wait this long at most: longer than the test, so only company ends the wait.
-  const store = await QueueStore.open(join(dir.path, "db"), { sizes: { trng: 10, fortuna: 4000 }, consume: true }, 600_000);
+  const store = await QueueStore.open(join(dir.path, "db"), { sizes: { trng: 10, fortuna: 4000 }, consume: true }, { deferMs: 600_000 });
   try {
     await store.enqueue("fortuna", Array.from({ length: 1000 }, (_, i) => words(256 * i, 256)));
     await store.take("fortuna", 1024, 0, { consume: true }); // raises the reservation: written at once
@@ -104,7 +107,7 @@ test("covered takes in separate events share one batch: their deletes wait for t
 
 test("a covered take's deletes are written on their own when no other write comes", async () => {
   const dir = tempDir("defer-alone");
-  const store = await QueueStore.open(join(dir.path, "db"), { sizes: { trng: 10, fortuna: 4000 }, consume: true }, 1);
+  const store = await QueueStore.open(join(dir.path, "db"), { sizes: { trng: 10, fortuna: 4000 }, consume: true }, { deferMs: 1 });
   try {
     await store.enqueue("fortuna", Array.from({ length: 100 }, (_, i) => words(256 * i, 256)));
     await store.take("fortuna", 1024, 0, { consume: true });
