@@ -27,7 +27,7 @@ export interface GatewayEngineConfig {
   /** Bytes per Fortuna queue item (the stream's chunk size). */
   fortunaItemBytes: number;
   /**
-   * Legacy polling intervals of the seed design. Accepted and validated so
+   * Legacy polling intervals of the original design (docs/reference/original-design.md). Accepted and validated so
    * existing deployments keep starting, but ignored: upstreams push over
    * streams and the queues fill as fast as their capacity allows.
    */

@@ -1,4 +1,4 @@
-// The database layout (seed document, "Database Design", mapped onto one
+// The database layout (docs/reference/original-design.md, "Database layout", mapped onto one
 // ordered RocksDB keyspace instead of BoltDB buckets):
 //   q/<source>/<u64 be first id><u32 be count><u32 be length>
 //                               a segment: the bytes of `count` consecutive items, encrypted

@@ -1,4 +1,4 @@
-// Prometheus metrics. The documented gauges (rest-api.md, "/metrics") are
+// Prometheus metrics. The documented gauges (docs/reference/rest-api.md, "/metrics") are
 // computed when scraped, from one status snapshot per scrape, so they are
 // never stale. Counters of items received/dropped/consumed per source follow
 // the store's persisted counters (counted from this process's start, as

@@ -3,7 +3,7 @@
 // per hour. Every change to items and their counters is ONE atomic batch, so
 // a crash at any point leaves queues and counters agreeing.
 //
-// Counting (all in items, like the seed document's status):
+// Counting (all in items, like the original design's status, docs/reference/original-design.md):
 //   total_generated = items ever received (stored or dropped on arrival)
 //   queue current   = items in the queue now (= unconsumed)
 //   consumed        = items removed because their last byte was served

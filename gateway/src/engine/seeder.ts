@@ -1,6 +1,6 @@
 // Seeds every Fortuna instance from the hardware TRNG: at start-up (as soon
-// as both answer) and then every reseed interval (seed document, "Fortuna
-// Seeding Flow"). The samples come from the controller's Generate, never from
+// as both answer) and then every reseed interval (docs/reference/original-design.md, "Fortuna
+// seeding"). The samples come from the controller's Generate, never from
 // the TRNG queue, so seed material is never also served to clients. Each
 // instance gets its own samples: two instances seeded identically from
 // scratch would emit identical streams.
@@ -32,7 +32,7 @@ export const SEED_ROUNDS = Math.ceil(FORTUNA_MIN_POOL_SIZE / SAMPLE_BYTES);
 /**
  * Samples per seeding: 32 x 2 = 64 samples, 2 KiB, so every seeding reseeds
  * Fortuna through its own pool rules (9.5.5), in the Seed call itself. With
- * the seed document's 5 samples, P0 got one sample every 6.4 seedings and
+ * the original design's 5 samples, P0 got one sample every 6.4 seedings and
  * needed two: Fortuna reseeded every 12.8 seedings, ~6.4 minutes, not every
  * 30 s. At the default 30 s interval this is 68 B/s, about 12 % of the
  * ~590 B/s of samples the chip makes (controller/README.md); an interval
