@@ -2,23 +2,16 @@
 // 500: a request target or Host that is not a URL, a protobuf body that does
 // not decode (Connect, gRPC, gRPC-Web), a Content-Encoding, a "__proto__"
 // key; HEAD runs only what has no side effects.
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { once } from "node:events";
 import { connect as h2Connect } from "node:http2";
 import { Agent, request as h1Request } from "node:http";
 import { connect as netConnect } from "node:net";
 import { brotliCompressSync, deflateSync, gzipSync } from "node:zlib";
-import { startFixture, type Fixture } from "./fixture.js";
+import { fixturePerFile } from "./fixture.js";
 
-let fx: Fixture;
-before(async () => {
-  fx = await startFixture();
-});
-after(async () => {
-  fx.release();
-  await fx.server.close();
-});
+const fx = fixturePerFile();
 
 /** Sends raw bytes over HTTP/1.1 and returns what came back until the server closed or answered in full. */
 async function raw(request: string): Promise<{ status: number; head: string; body: string }> {

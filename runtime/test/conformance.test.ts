@@ -4,7 +4,7 @@
 // PROTOCOL-WEB.md), while Connect keeps HTTP 404 (the Connect protocol spec);
 // gRPC-Web's text mode is base64 both ways (PROTOCOL-WEB.md); and unknown
 // enum names in a Connect GET's JSON are named as such.
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { execFile, spawnSync } from "node:child_process";
 import { request as http1Request } from "node:http";
@@ -16,16 +16,9 @@ import { GenerateRequestSchema, GenerateResponseSchema } from "../../gen/lokey/f
 import { GatewayService, GetDataRequestSchema } from "../../gen/lokey/v1/gateway_pb.js";
 import { watchJsonEnums } from "../src/json-enums.js";
 import { createGrpcClient } from "../src/index.js";
-import { startFixture, type Fixture } from "./fixture.js";
+import { fixturePerFile } from "./fixture.js";
 
-let fx: Fixture;
-before(async () => {
-  fx = await startFixture();
-});
-after(async () => {
-  fx.release();
-  await fx.server.close();
-});
+const fx = fixturePerFile();
 
 // An empty request message, gRPC length-prefixed: not compressed, length 0.
 const EMPTY_FRAME = Buffer.alloc(5);

@@ -1,5 +1,6 @@
 // A stand-in service for runtime tests: the Fortuna contract with a trivial,
 // deterministic implementation, so the tests exercise the runtime only.
+import { after, before } from "node:test";
 import { FortunaService } from "../../gen/lokey/fortuna/v1/fortuna_pb.js";
 import { bind, silentLogger, startServer, type RunningServer, type ServerOptions } from "../src/index.js";
 
@@ -45,4 +46,20 @@ export async function startFixture(opts: { maxRequestBytes?: number; cors?: bool
     ...opts.server,
   });
   return { server, base: `http://127.0.0.1:${server.port}`, release, slowStarted };
+}
+
+/**
+ * One fixture for a whole test file (hooks registered here); the object is
+ * filled in before the first test runs.
+ */
+export function fixturePerFile(): Fixture {
+  const fx = {} as Fixture;
+  before(async () => {
+    Object.assign(fx, await startFixture());
+  });
+  after(async () => {
+    fx.release();
+    await fx.server.close();
+  });
+  return fx;
 }

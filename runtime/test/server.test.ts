@@ -1,4 +1,4 @@
-import { after, before, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { create, fromBinary } from "@bufbuild/protobuf";
 import { FileDescriptorProtoSchema } from "@bufbuild/protobuf/wkt";
@@ -9,16 +9,9 @@ import { Health, HealthCheckResponse_ServingStatus as Status } from "../../gen/g
 import { ServerReflection as ReflectionV1, ServerReflectionRequestSchema } from "../../gen/grpc/reflection/v1/reflection_pb.js";
 import { ServerReflection as ReflectionV1Alpha } from "../../gen/grpc/reflection/v1alpha/reflection_pb.js";
 import { createGrpcClient } from "../src/index.js";
-import { startFixture, type Fixture } from "./fixture.js";
+import { fixturePerFile, startFixture } from "./fixture.js";
 
-let fx: Fixture;
-before(async () => {
-  fx = await startFixture();
-});
-after(async () => {
-  fx.release();
-  await fx.server.close();
-});
+const fx = fixturePerFile();
 
 const grpc = () => createGrpcTransport({ baseUrl: fx.base });
 
