@@ -2,6 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { QueueStore, type SourceCounters } from "../../src/engine/queue-store.js";
+import { Rocks, type BatchOp } from "../../src/engine/rocks.js";
 import type { QueueSizes, SourceName } from "../../src/engine/types.js";
 
 export function tempDir(tag = "store"): { path: string; remove: () => void } {
@@ -43,4 +44,21 @@ export function balanced(c: SourceCounters): boolean {
 
 export async function allBytes(store: QueueStore, source: SourceName): Promise<number[]> {
   return (await store.items(source)).flatMap((i) => [...i.data]);
+}
+
+/**
+ * Fails the next unsynced RocksDB batch that deletes anything (the deferred
+ * deletes of covered takes), once; `restore()` puts the real batch back.
+ */
+export function failNextDeleteWrite(): { failed: () => number; restore: () => void } {
+  const batch = Rocks.prototype.batch;
+  let failed = 0;
+  Rocks.prototype.batch = function (this: Rocks, ops: BatchOp[], sync: boolean) {
+    if (failed === 0 && !sync && ops.some((o) => o.type === "del")) {
+      failed++;
+      return Promise.reject(new Error("injected write failure"));
+    }
+    return batch.call(this, ops, sync);
+  };
+  return { failed: () => failed, restore: () => void (Rocks.prototype.batch = batch) };
 }

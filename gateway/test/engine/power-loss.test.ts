@@ -8,7 +8,7 @@ import { cpSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { QueueStore } from "../../src/engine/queue-store.js";
 import { Rocks, type BatchOp } from "../../src/engine/rocks.js";
-import { balanced, openStore, tempDir, TEST_KEY, words, wordsOf } from "./helpers.js";
+import { balanced, failNextDeleteWrite, openStore, tempDir, TEST_KEY, words, wordsOf } from "./helpers.js";
 
 interface Written {
   ops: BatchOp[];
@@ -114,19 +114,12 @@ test("a failed write behind takes that already answered: nothing they returned i
     };
     await take(8000); // raises the reservation (synced)
     await take(8000); // covered: answers before its deletes are written
-    let failed = 0;
-    Rocks.prototype.batch = function (this: Rocks, ops: BatchOp[], sync: boolean) {
-      if (failed === 0 && !sync && ops.some((o) => o.type === "del")) {
-        failed++;
-        return Promise.reject(new Error("injected write failure"));
-      }
-      return batch.call(this, ops, sync);
-    };
+    const failure = failNextDeleteWrite();
     for (let i = 0; i < 5; i++) await take(12000);
     // Whatever failed, the store recovers from the database on the next take and serves the rest.
     while ((await take(4096).catch(() => null)) !== null);
-    Rocks.prototype.batch = batch;
-    assert.equal(failed, 1, "the write failure was injected");
+    failure.restore();
+    assert.equal(failure.failed(), 1, "the write failure was injected");
     assert.equal(new Set(served).size, served.length, "a word was served twice");
     const left = (await store.items("fortuna")).flatMap((i) => wordsOf(i.data));
     assert.ok(left.every((w) => !served.includes(w)), "a served word is still queued");

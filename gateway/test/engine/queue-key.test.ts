@@ -11,7 +11,7 @@ import { readGatewayEngineConfig } from "../../src/engine/engine.js";
 import { QueueStore } from "../../src/engine/queue-store.js";
 import { Rocks } from "../../src/engine/rocks.js";
 import type { SourceName } from "../../src/engine/types.js";
-import { balanced, tempDir, TEST_KEY, words, wordsOf } from "./helpers.js";
+import { balanced, failNextDeleteWrite, tempDir, TEST_KEY, words, wordsOf } from "./helpers.js";
 
 describe("the queue key", () => {
   test("the store: a restart with the same key keeps everything, one with another key drops the items alone (counted)", async () => {
@@ -115,19 +115,12 @@ describe("the queue key", () => {
         return out;
       };
       await take(8000);
-      let failed = 0;
-      Rocks.prototype.batch = function (this: Rocks, ops, sync) {
-        if (failed === 0 && !sync && ops.some((o) => o.type === "del")) {
-          failed++;
-          return Promise.reject(new Error("injected write failure"));
-        }
-        return batch.call(this, ops, sync);
-      };
+      const failure = failNextDeleteWrite();
       for (let i = 0; i < 4; i++) await take(8000);
       // The next take rebuilds the state from the database: what the reservation covers is dropped.
       while ((await take(100_000).catch(() => null)) !== null);
-      Rocks.prototype.batch = batch;
-      assert.equal(failed, 1);
+      failure.restore();
+      assert.equal(failure.failed(), 1);
       const c = store.counters("fortuna");
       assert.ok(c.dropped > 0n, "the reserved rest was dropped");
       assert.ok(balanced(c));
