@@ -6,6 +6,7 @@ import { ConfigError, type Logger } from "../../../runtime/src/index.js";
 import { FORTUNA_MAX_REQUEST_BYTES, readGatewayEngineConfig, type GatewayEngineConfig } from "./config.js";
 import { requireDiskFor, TRNG_ITEM_BYTES } from "./disk-space.js";
 import { feedFortuna, feedTrng } from "./feeder.js";
+import { watchLiveness } from "./liveness.js";
 import { createMetrics } from "./metrics.js";
 import { QueueStore } from "./queue-store.js";
 import { Seeder } from "./seeder.js";
@@ -33,8 +34,10 @@ export async function openGatewayEngine(cfg: GatewayEngineConfig, log: Logger): 
   let databaseOk = true;
 
   const upstreamState = () => ({
-    trng: { origin: up.trngOrigin, connected: up.controllerLink.streaming },
-    fortuna: { origin: "fortuna", connected: up.fortuna.some((f) => f.link.streaming) },
+    // A stream paused by flow control (full queue) still says "streaming"
+    // after its peer died; the liveness watch says whether it is still there.
+    trng: { origin: up.trngOrigin, connected: up.controllerLink.streaming && up.controllerLink.live },
+    fortuna: { origin: "fortuna", connected: up.fortuna.some((f) => f.link.streaming && f.link.live) },
   });
   const status = async (): Promise<EngineStatus> => engineStatus(store, upstreamState());
   const metrics = createMetrics(store, status);
@@ -44,6 +47,7 @@ export async function openGatewayEngine(cfg: GatewayEngineConfig, log: Logger): 
     feedTrng(store, up, cfg.retry, stop.signal, feedLog),
     ...up.fortuna.map((f) => feedFortuna(store, f, cfg.fortunaItemBytes, cfg.retry, stop.signal, feedLog)),
     seeder.run(stop.signal),
+    ...up.health.map((h) => watchLiveness(h.link, h.client, stop.signal, log.child({ component: "liveness" }))),
   ];
   log.info("gateway engine started", {
     dbPath: cfg.dbPath,

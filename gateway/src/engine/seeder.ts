@@ -7,7 +7,7 @@
 import { performance } from "node:perf_hooks";
 import type { Logger } from "../../../runtime/src/index.js";
 import type { RetryPolicy } from "./config.js";
-import { pause } from "./lock.js";
+import { pause, Pulse } from "./lock.js";
 import { withCallSignal, type Upstreams } from "./upstreams.js";
 
 // Fortuna's published parameters (Cryptography Engineering 9.5.2, 9.5.5):
@@ -46,6 +46,9 @@ export class Seeder {
   private readonly seededOnce: boolean[];
   lastError?: string;
   seedings = 0;
+  /** Instances that came back after being lost: a restarted Fortuna refuses to stream until seeded. */
+  private readonly returned = new Set<number>();
+  private readonly returnedPulse = new Pulse();
 
   constructor(
     private readonly up: Upstreams,
@@ -55,6 +58,19 @@ export class Seeder {
     private readonly log: Logger,
   ) {
     this.seededOnce = up.fortuna.map(() => false);
+  }
+
+  private watchReturns(signal: AbortSignal): void {
+    this.up.fortuna.forEach((f, i) => {
+      const loop = async () => {
+        while (!signal.aborted) {
+          await f.link.returned.wait(signal);
+          this.returned.add(i);
+          this.returnedPulse.fire();
+        }
+      };
+      loop().catch(() => undefined);
+    });
   }
 
   /** Every Fortuna instance was seeded at least once. */
@@ -69,6 +85,7 @@ export class Seeder {
     // chip takes to make the samples (about 1.5 s for 2 KiB) does not stretch
     // the interval; a round longer than the interval is followed at once.
     let roundStart = performance.now();
+    this.watchReturns(signal);
     while (!signal.aborted) {
       const failed: number[] = [];
       for (const i of due) {
@@ -86,7 +103,14 @@ export class Seeder {
         this.lastError = undefined;
         due = this.up.fortuna.map((_, i) => i);
         wait = this.retry.minMs;
-        await pause(Math.max(0, roundStart + this.intervalMs - performance.now()), signal);
+        // An instance that returned is seeded at once, out of turn: the
+        // others keep their interval.
+        if (this.returned.size === 0) await pause(Math.max(0, roundStart + this.intervalMs - performance.now()), signal, this.returnedPulse);
+        if (this.returned.size > 0) {
+          due = [...this.returned];
+          this.returned.clear();
+          continue;
+        }
         roundStart = performance.now();
       } else {
         due = failed;

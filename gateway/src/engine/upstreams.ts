@@ -3,6 +3,7 @@
 // with what we know about each connection.
 import { Code, ConnectError } from "@connectrpc/connect";
 import { ControllerService, EntropySource } from "../../../gen/lokey/controller/v1/controller_pb.js";
+import { Health } from "../../../gen/grpc/health/v1/health_pb.js";
 import { FortunaService } from "../../../gen/lokey/fortuna/v1/fortuna_pb.js";
 import { createGrpcClient, type ClientTls, type GrpcClient } from "../../../runtime/src/index.js";
 import { FORTUNA_MAX_REQUEST_BYTES } from "./config.js";
@@ -15,14 +16,25 @@ export class Link {
   /** A stream is open and has delivered data. */
   streaming = false;
   lastError?: string;
+  /** The liveness watch (liveness.ts) has an answer from the upstream on an open stream. */
+  live = false;
   /** Fired when retrying now is worthwhile (e.g. Fortuna was just seeded). */
   readonly wake = new Pulse();
+  /** Fired when the upstream comes back after being lost (a restarted Fortuna needs seeding). */
+  readonly returned = new Pulse();
 
   constructor(readonly address: string) {}
 
   up(): void {
     this.reachable = true;
     this.lastError = undefined;
+  }
+
+  /** The liveness watch lost the upstream: nothing is reachable or flowing, whatever the last call said. */
+  down(err: unknown): void {
+    this.live = false;
+    this.reachable = false;
+    this.lastError = err instanceof Error ? err.message : String(err);
   }
 
   failed(err: unknown): void {
@@ -70,6 +82,8 @@ export class Upstreams {
   readonly controller: GrpcClient<typeof ControllerService>;
   readonly controllerLink: Link;
   readonly fortuna: { client: GrpcClient<typeof FortunaService>; link: Link }[];
+  /** Health clients on the same channels as the data clients, so their keepalive and reconnection are the data's. */
+  readonly health: { link: Link; client: GrpcClient<typeof Health> }[];
   trngOrigin = "unknown";
   private next = 0;
 
@@ -77,6 +91,10 @@ export class Upstreams {
     this.controller = createGrpcClient(ControllerService, controllerAddr, { tls });
     this.controllerLink = new Link(controllerAddr);
     this.fortuna = fortunaAddrs.map((a) => ({ client: createGrpcClient(FortunaService, a, { tls }), link: new Link(a) }));
+    this.health = [
+      { link: this.controllerLink, client: createGrpcClient(Health, controllerAddr, { tls, channelOf: this.controller }) },
+      ...this.fortuna.map((f) => ({ link: f.link, client: createGrpcClient(Health, f.link.address, { tls, channelOf: f.client }) })),
+    ];
   }
 
   /**
@@ -115,5 +133,6 @@ export class Upstreams {
   close(): void {
     this.controller.close();
     for (const f of this.fortuna) f.client.close();
+    for (const h of this.health) h.client.close();
   }
 }

@@ -111,7 +111,7 @@ describe("gateway engine with fake upstreams", () => {
     const during = (await engine.status()).trng.totalGenerated;
     const again = await new FakeController().start(port);
     cleanups.push(() => again.server.close());
-    await until("controller back", async () => engine.health().controller && (await engine.status()).trng.totalGenerated > during + 5n);
+    await until("controller back", async () => engine.health().controller && (await engine.status()).trng.totalGenerated > during + 5n && (await engine.status()).trng.connected);
     assert.ok((await engine.status()).trng.connected);
   });
 
