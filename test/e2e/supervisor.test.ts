@@ -2,7 +2,6 @@
 // and when the supervisor itself is killed (SIGKILL, no chance to clean up)
 // its three services notice the lost IPC channel and stop.
 import { after, test } from "node:test";
-import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { connect } from "node:net";
@@ -47,7 +46,8 @@ test("PORT is the gateway's port, and killing npm start with SIGKILL stops all t
       const res = await fetch(`http://127.0.0.1:${ports.gateway}/api/v1/health`).catch(() => undefined);
       return res !== undefined;
     }, () => output);
-    for (const [name, port] of Object.entries(ports)) assert.equal(await listening(port), true, `${name} listens`);
+    // The gateway may answer before an upstream has finished starting.
+    for (const [name, port] of Object.entries(ports)) await until(`${name} listening`, () => listening(port), () => output);
     stack.kill("SIGKILL");
     for (const [name, port] of Object.entries(ports)) await until(`${name} stopping`, async () => !(await listening(port)), () => `${name}\n${output}`);
   } finally {
