@@ -62,3 +62,18 @@ export function failNextDeleteWrite(): { failed: () => number; restore: () => vo
   };
   return { failed: () => failed, restore: () => void (Rocks.prototype.batch = batch) };
 }
+
+/**
+ * Consuming Fortuna takes as clients make them, one event each (the writer
+ * runs between them), with every word served collected in `served`.
+ */
+export function consumingTakes(store: QueueStore): { served: number[]; take: (bytes: number) => Promise<Uint8Array | null> } {
+  const served: number[] = [];
+  const take = async (bytes: number) => {
+    const out = await store.take("fortuna", bytes, 0, { consume: true });
+    if (out) served.push(...wordsOf(out));
+    await new Promise((r) => setImmediate(r));
+    return out;
+  };
+  return { served, take };
+}

@@ -8,7 +8,7 @@ import { cpSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { QueueStore } from "../../src/engine/queue-store.js";
 import { Rocks, type BatchOp } from "../../src/engine/rocks.js";
-import { balanced, failNextDeleteWrite, openStore, tempDir, TEST_KEY, words, wordsOf } from "./helpers.js";
+import { balanced, consumingTakes, failNextDeleteWrite, openStore, tempDir, TEST_KEY, words, wordsOf } from "./helpers.js";
 
 interface Written {
   ops: BatchOp[];
@@ -104,14 +104,7 @@ test("a failed write behind takes that already answered: nothing they returned i
   const batch = Rocks.prototype.batch;
   try {
     await store.enqueue("fortuna", Array.from({ length: 400 }, (_, i) => words(WORDS * i, WORDS)));
-    const served: number[] = [];
-    const take = async (bytes: number) => {
-      const out = await store.take("fortuna", bytes, 0, { consume: true });
-      if (out) served.push(...wordsOf(out));
-      // Requests arrive as separate events: let the writer run between them.
-      await new Promise((r) => setImmediate(r));
-      return out;
-    };
+    const { served, take } = consumingTakes(store);
     await take(8000); // raises the reservation (synced)
     await take(8000); // covered: answers before its deletes are written
     const failure = failNextDeleteWrite();

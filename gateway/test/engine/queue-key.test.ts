@@ -11,7 +11,7 @@ import { readGatewayEngineConfig } from "../../src/engine/engine.js";
 import { QueueStore } from "../../src/engine/queue-store.js";
 import { Rocks } from "../../src/engine/rocks.js";
 import type { SourceName } from "../../src/engine/types.js";
-import { balanced, failNextDeleteWrite, tempDir, TEST_KEY, words, wordsOf } from "./helpers.js";
+import { balanced, consumingTakes, failNextDeleteWrite, tempDir, TEST_KEY, words, wordsOf } from "./helpers.js";
 
 describe("the queue key", () => {
   test("the store: a restart with the same key keeps everything, one with another key drops the items alone (counted)", async () => {
@@ -107,13 +107,7 @@ describe("the queue key", () => {
       const ITEMS = 1600;
       // Segments of 16 items of 1 KiB: the reservation (1 MiB ahead) ends inside one.
       for (let i = 0; i < ITEMS; i += 16) await store.enqueue("fortuna", Array.from({ length: 16 }, (_, j) => words((i + j) * 256, 256)));
-      const served: number[] = [];
-      const take = async (bytes: number) => {
-        const out = await store.take("fortuna", bytes, 0, { consume: true });
-        if (out) served.push(...wordsOf(out));
-        await new Promise((r) => setImmediate(r));
-        return out;
-      };
+      const { served, take } = consumingTakes(store);
       await take(8000);
       const failure = failNextDeleteWrite();
       for (let i = 0; i < 4; i++) await take(8000);
