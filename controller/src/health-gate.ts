@@ -8,25 +8,10 @@
 // one window delivers no sample conditioned from bad bytes.
 import { ContinuousHealthTests, STARTUP_SAMPLES } from "./health-tests.js";
 import { MonobitTest } from "./monobit-test.js";
+import type { HealthTestState } from "../../gen/lokey/controller/v1/controller_pb.js";
 
-export interface HealthTestSnapshot {
-  passing: boolean;
-  /** Why output is held back; empty while passing. */
-  reason: string;
-  repetitionCountFailures: bigint;
-  adaptiveProportionFailures: bigint;
-  repetitionCutoff: number;
-  adaptiveProportionCutoff: number;
-  adaptiveProportionWindow: number;
-  monobitFailures: bigint;
-  monobitWindowBits: number;
-  monobitMinOnes: number;
-  monobitMaxOnes: number;
-  /** Start-up tests completed: the first, and one after every failure or device recovery. */
-  startupTestsPassed: bigint;
-  /** Conditioned samples dropped after a failure: held ones not yet cleared, and released ones not yet taken. */
-  samplesDiscarded: bigint;
-}
+/** The gate's state as the proto declares it (controller.proto HealthTestState). */
+export type HealthTestSnapshot = Omit<HealthTestState, "$typeName" | "$unknown">;
 
 export class HealthGate<T> {
   readonly continuous: ContinuousHealthTests;

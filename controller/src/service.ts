@@ -6,7 +6,6 @@ import type { GenerateResponse } from "../../gen/lokey/controller/v1/controller_
 import { bind, healthReply, type HealthRegistry, type ServiceBinding } from "../../runtime/src/index.js";
 import { entropyClaim, RAW_BYTES_PER_SAMPLE } from "./conditioning.js";
 import type { Harvester, HarvesterStatus } from "./harvester.js";
-import type { HealthTestSnapshot } from "./health-gate.js";
 
 export interface ControllerServiceOptions {
   harvester: Harvester;
@@ -19,10 +18,6 @@ export interface ControllerServiceOptions {
 }
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString("hex");
-
-function healthTests(s: HealthTestSnapshot) {
-  return { ...s };
-}
 
 /** Keeps the gRPC health registry in step with whether entropy can be delivered. */
 export function trackHealth(harvester: Harvester, health: HealthRegistry): () => void {
@@ -84,7 +79,7 @@ export function controllerBinding(opts: ControllerServiceOptions): ServiceBindin
           i2cBus: chip ? opts.i2cBus : 0,
           i2cAddress: chip ? opts.i2cAddress : 0,
           samplesHarvested: s.harvested,
-          healthTests: healthTests(s.tests),
+          healthTests: s.tests,
           rawBytesPerSample: RAW_BYTES_PER_SAMPLE,
           creditedInputEntropyBits: claim.creditedInputBits,
           entropyClaim: claim.text,
@@ -98,7 +93,7 @@ export function controllerBinding(opts: ControllerServiceOptions): ServiceBindin
           timestamp: new Date().toISOString(),
           source: source.kind,
           deviceOk: s.deviceOk,
-          healthTests: healthTests(s.tests),
+          healthTests: s.tests,
           reason: s.reason,
         };
       },
