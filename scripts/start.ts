@@ -2,21 +2,67 @@
 // ports (controller 8081, fortuna 8082, gateway 8080), logs prefixed with the
 // service name, all stopped together on Ctrl-C or when one of them dies.
 // Upstreams start first so the gateway finds them at once; it copes if not.
+//
+// The services run as compiled JavaScript on plain `node` (scripts/build.ts,
+// rebuilt here whenever a source changed): tsx in each process would cost
+// ~35 MB apiece (docs/performance.md, "Footprint"). `npm start -- --one-process`
+// (or LOKEY_ONE_PROCESS=true) runs all three in one process instead
+// (scripts/one-process.ts); service names as arguments start only those.
 import { spawn, type ChildProcess } from "node:child_process";
+import { join } from "node:path";
 import { createInterface } from "node:readline";
-import { certPaths, DEFAULT_CERTS_DIR, ensureCerts } from "./certs.js";
+// config.js alone: the runtime's index would load every RPC library into the supervisor.
+import { ConfigError, EnvReader } from "../runtime/src/config.js";
+import { ensureBuild } from "./build.js";
+import { ensureCerts } from "./certs.js";
+import { certsDirOf, isServiceName, SERVICES, serviceEnv } from "./stack.js";
 
-const SERVICES = [
-  { name: "controller", colour: 36, portVar: "CONTROLLER_PORT", port: 8081 },
-  { name: "fortuna", colour: 35, portVar: "FORTUNA_PORT", port: 8082 },
-  { name: "gateway", colour: 33, portVar: "GATEWAY_PORT", port: 8080 },
-] as const;
 // How long children get to finish in-flight work before they are killed.
 const STOP_GRACE_MS = 15_000;
+const ONE_PROCESS_FLAG = "--one-process";
+/**
+ * Memory settings for each service process, measured in docs/performance.md
+ * ("Footprint"): V8 sized for a small heap (1 MiB semi-spaces instead of up to
+ * 16, and --optimize-for-size, which collects sooner, dead Buffers included;
+ * node takes the latter only on its command line), and glibc's malloc kept from
+ * holding freed native memory: two arenas instead of eight per core, and its
+ * mmap threshold pinned at its initial 128 KiB instead of sliding up to 32 MiB,
+ * so large freed blocks go back to the system. MALLOC_* already set win.
+ */
+const NODE_FLAGS = ["--max-semi-space-size=1", "--optimize-for-size"];
+const MALLOC_TUNING = { MALLOC_ARENA_MAX: "2", MALLOC_MMAP_THRESHOLD_: "131072" };
 
-const only = process.argv.slice(2);
+function fail(message: string): never {
+  console.error(`npm start: ${message}`);
+  process.exit(2);
+}
+
+const args = process.argv.slice(2);
+const unknown = args.filter((a) => a !== ONE_PROCESS_FLAG && !isServiceName(a));
+if (unknown.length > 0) fail(`unknown argument ${unknown.join(", ")}; use service names (${SERVICES.map((s) => s.name).join(", ")}) and ${ONE_PROCESS_FLAG}`);
+const only = args.filter(isServiceName);
+let oneProcess = args.includes(ONE_PROCESS_FLAG);
+try {
+  oneProcess ||= new EnvReader(process.env).bool("LOKEY_ONE_PROCESS", false);
+} catch (err) {
+  if (err instanceof ConfigError) fail(err.message);
+  throw err;
+}
 const chosen = SERVICES.filter((s) => only.length === 0 || only.includes(s.name));
-const width = Math.max(...chosen.map((s) => s.name.length));
+
+const certsDir = certsDirOf(process.env);
+const made = ensureCerts(certsDir);
+if (made.length > 0) console.log(`made certificates for mutual TLS under ${certsDir}/ (${made.join(", ")})`);
+
+const build = await ensureBuild().catch((err: unknown) => fail(`compiling the services failed: ${err instanceof Error ? err.message : String(err)}`));
+if (build.built) console.log(`compiled the services to ${build.dir}`);
+
+// One child per service, or a single one hosting them all.
+const units = oneProcess
+  ? [{ name: "lokey", colour: 32, script: "scripts/one-process.js", args: chosen.map((s) => s.name), env: process.env }]
+  : chosen.map((s) => ({ name: s.name, colour: s.colour, script: `${s.name}/src/main.js`, args: [], env: serviceEnv(s, process.env) }));
+
+const width = Math.max(...units.map((u) => u.name.length));
 const tty = process.stdout.isTTY;
 
 function prefixed(name: string, colour: number, stream: NodeJS.ReadableStream, out: NodeJS.WriteStream) {
@@ -39,47 +85,12 @@ function stopAll(reason: string) {
   }, STOP_GRACE_MS).unref();
 }
 
-// PORT is per process, so the whole stack is moved with one variable per
-// service (e.g. to run beside another copy); the gateway follows its upstreams.
-// A plain PORT means the public one, the gateway's, as for one service.
-const portOf = (s: (typeof SERVICES)[number]) => process.env[s.portVar] || (s.name === "gateway" ? process.env.PORT : undefined) || String(s.port);
-const controllerPort = portOf(SERVICES[0]);
-const fortunaPort = portOf(SERVICES[1]);
-
-// Mutual TLS between the gateway and its upstreams from the first start: a
-// local process without the gateway's certificate cannot seed Fortuna or read
-// the chip (docs/security.md). The certificates are made once, under certs/.
-const certsDir = process.env.CERTS_DIR ?? DEFAULT_CERTS_DIR;
-const made = ensureCerts(certsDir);
-if (made.length > 0) console.log(`made certificates for mutual TLS under ${certsDir}/ (${made.join(", ")})`);
-
-function tlsEnv(name: string, env: NodeJS.ProcessEnv): void {
-  const p = certPaths(certsDir, name);
-  if (name === "gateway") {
-    env.UPSTREAM_CA_FILE ??= p.ca;
-    env.UPSTREAM_CERT_FILE ??= p.cert;
-    env.UPSTREAM_KEY_FILE ??= p.key;
-  } else {
-    env.TLS_CERT_FILE ??= p.cert;
-    env.TLS_KEY_FILE ??= p.key;
-    env.TLS_CLIENT_CA_FILE ??= p.ca;
-    env.TLS_ALLOWED_CLIENTS ??= "gateway";
-  }
-}
-
-for (const svc of chosen) {
-  const { name, colour } = svc;
-  const env: NodeJS.ProcessEnv = { ...process.env, PORT: portOf(svc) };
-  tlsEnv(name, env);
-  if (name === "gateway") {
-    env.CONTROLLER_ADDR ??= `127.0.0.1:${controllerPort}`;
-    env.FORTUNA_ADDR ??= `127.0.0.1:${fortunaPort}`;
-  }
-  const child = spawn(process.execPath, ["--import", "tsx", `${name}/src/main.ts`], {
+for (const { name, colour, script, args: unitArgs, env } of units) {
+  const child = spawn(process.execPath, [...NODE_FLAGS, join(build.dir, script), ...unitArgs], {
     // The IPC channel is a lifeline: if this process dies, even by SIGKILL,
     // each child sees it close and shuts down (runtime/src/run.ts).
     stdio: ["ignore", "pipe", "pipe", "ipc"],
-    env,
+    env: { ...MALLOC_TUNING, ...env },
     // Own process group: a terminal's Ctrl-C reaches only us, and each child
     // gets exactly one SIGTERM from stopAll (a second signal means "now").
     detached: true,

@@ -15,7 +15,7 @@ export interface ServiceContext {
 }
 
 /** What a service's build function returns: everything startServer needs but the shared settings. */
-export type ServiceSetup = Omit<ServerOptions, "port" | "host" | "log" | "name" | "maxRequestBytes" | "shutdownTimeoutMs" | "security" | "connections">;
+export type ServiceSetup = Omit<ServerOptions, "port" | "host" | "log" | "name" | "maxRequestBytes" | "shutdownTimeoutMs" | "security" | "connections" | "accessLog">;
 
 export interface RunOptions {
   /** Where to listen when HOST is unset: upstreams default to loopback, the public gateway to every interface. */
@@ -42,13 +42,49 @@ function requireCallerIdentity(services: DescService[], host: string, security: 
   );
 }
 
+/**
+ * Several services in one process (scripts/one-process.ts, for the smallest
+ * boards): each service reads its own environment (its PORT, its TLS files)
+ * instead of process.env, and the host stops them all together.
+ */
+export interface ServiceHost {
+  envOf(name: string): NodeJS.ProcessEnv;
+  started(name: string, server: RunningServer): void;
+}
+let host: ServiceHost | undefined;
+
+/** Makes every later runService() in this process answer to `h`. */
+export function hostServices(h: ServiceHost): void {
+  host = h;
+}
+
+/**
+ * Calls `close` on SIGINT or SIGTERM, or when the supervisor that started us
+ * over an IPC channel (npm start) goes away, even by SIGKILL; then exits. A
+ * second signal means "now".
+ */
+export function closeOnSignals(log: Logger, close: () => Promise<void>): void {
+  let signals = 0;
+  const stop = (signal: string) => {
+    if (++signals > 1) process.exit(130);
+    log.info("signal received", { signal });
+    void close().then(() => process.exit(0));
+  };
+  process.on("SIGINT", () => stop("SIGINT"));
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  if (process.channel) {
+    process.channel.unref();
+    process.once("disconnect", () => stop("parent exited"));
+  }
+}
+
 export async function runService(
   name: string,
   defaultPort: number,
   build: (ctx: ServiceContext) => Promise<ServiceSetup>,
   opts: RunOptions = {},
 ): Promise<RunningServer> {
-  const env = new EnvReader(process.env);
+  const env = new EnvReader(host?.envOf(name) ?? process.env);
   let log = createLogger(name);
   try {
     const common = readCommonConfig(env, defaultPort, opts.defaultHost);
@@ -67,22 +103,10 @@ export async function runService(
       maxRequestBytes: common.maxRequestBytes,
       shutdownTimeoutMs: common.shutdownTimeoutMs,
       connections: common.connections,
+      accessLog: common.accessLog,
     });
-    let signals = 0;
-    const stop = (signal: string) => {
-      // A second Ctrl-C means "now".
-      if (++signals > 1) process.exit(130);
-      log.info("signal received", { signal });
-      void server.close().then(() => process.exit(0));
-    };
-    process.on("SIGINT", () => stop("SIGINT"));
-    process.on("SIGTERM", () => stop("SIGTERM"));
-    // Started by a supervisor over an IPC channel (npm start): when that
-    // process dies, even by SIGKILL, the channel closes and we stop too.
-    if (process.channel) {
-      process.channel.unref();
-      process.once("disconnect", () => stop("parent exited"));
-    }
+    if (host) host.started(name, server);
+    else closeOnSignals(log, () => server.close());
     return server;
   } catch (err) {
     if (err instanceof ConfigError) {

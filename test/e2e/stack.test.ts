@@ -20,26 +20,15 @@ import { FortunaService } from "../../gen/lokey/fortuna/v1/fortuna_pb.js";
 import { createGrpcClient } from "../../runtime/src/index.js";
 import { freePort } from "../../runtime/test/net.js";
 import { assertCode, firstOf, type ClientCreds } from "../../runtime/test/tls-helpers.js";
+import { until as poll } from "./poll.js";
 
 // Liveness bounds, not performance targets: generous for a loaded 2-core machine.
 const STARTUP_BOUND_MS = 90_000;
 const STOP_BOUND_MS = 30_000;
 
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, boundMs = STARTUP_BOUND_MS): Promise<T> {
-  const end = Date.now() + boundMs;
-  let last: unknown;
-  while (Date.now() < end) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`${what} did not happen within ${boundMs} ms (last error: ${String(last)}); output:\n${output.slice(-4000)}`);
-}
+const until = <T>(what: string, probe: () => Promise<T | undefined>, boundMs = STARTUP_BOUND_MS) =>
+  poll(what, probe, boundMs, () => `output:\n${output}`);
 
 // The gateway is public and plain by default; its upstreams speak mutual TLS
 // with the certificates npm start makes on first run.

@@ -1,0 +1,119 @@
+// Helpers for footprint.bench.ts: the stack started as `npm start` starts it
+// (compiled JS on plain node), each service's resident set read from
+// /proc/<pid>/status, and the load the issue measures with.
+import { spawn, type ChildProcess } from "node:child_process";
+import { once } from "node:events";
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { Agent, request } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { freePort } from "../runtime/test/net.js";
+import { childrenOf } from "../test/e2e/procfs.js";
+
+/** Longest wait for the stack to start and both queues to fill (the TRNG queue fills at the emulated chip's rate). */
+const FILL_BOUND_MS = 240_000;
+
+/** VmRSS of a process in MB (10^6 bytes). */
+export function rssMb(pid: number): number {
+  const kb = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
+  if (kb === undefined) throw new Error(`no VmRSS for process ${pid}`);
+  return (Number(kb) * 1024) / 1e6;
+}
+
+/** The resident set of an idle bare `node` process: the floor every service process starts from. */
+export async function bareNodeMb(): Promise<number> {
+  const child = spawn(process.execPath, ["-e", "process.stdout.write('up'); setInterval(() => {}, 1 << 30)"], { stdio: ["ignore", "pipe", "inherit"] });
+  await once(child.stdout!, "data");
+  await new Promise((r) => setTimeout(r, 500)); // let start-up garbage settle, as services idle for longer
+  const mb = rssMb(child.pid!);
+  child.kill();
+  return mb;
+}
+
+export interface Stack {
+  gatewayPort: number;
+  /** Service (or "lokey" for one process) → the pid that owns its port(s). */
+  pids: Map<string, number>;
+  stop(): Promise<void>;
+}
+
+interface QueueStatus {
+  queue_current: number;
+  queue_capacity: number;
+}
+
+async function queuesFull(port: number): Promise<boolean> {
+  try {
+    const res = await fetch(`http://127.0.0.1:${port}/api/v1/status`);
+    const s = (await res.json()) as { trng: QueueStatus; fortuna: QueueStatus };
+    return [s.trng, s.fortuna].every((q) => q.queue_capacity > 0 && q.queue_current >= q.queue_capacity);
+  } catch {
+    return false;
+  }
+}
+
+/** `npm start` (optionally `-- --one-process`) on free ports with a fresh database; resolves once both queues are full. */
+export async function startStack(oneProcess: boolean, extraEnv: NodeJS.ProcessEnv = {}): Promise<Stack> {
+  const dir = mkdtempSync(join(tmpdir(), "lokey-footprint-"));
+  const ports = { GATEWAY_PORT: await freePort(), CONTROLLER_PORT: await freePort(), FORTUNA_PORT: await freePort() };
+  const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", "scripts/start.ts", ...(oneProcess ? ["--one-process"] : [])], {
+    env: { ...process.env, ...extraEnv, ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])),
+      PORT: "", DB_PATH: join(dir, "db"), CERTS_DIR: join(dir, "certs"), LOG_LEVEL: "error" },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let output = "";
+  child.stdout!.on("data", (b) => (output += b));
+  child.stderr!.on("data", (b) => (output += b));
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill("SIGTERM");
+      await once(child, "exit");
+    }
+    rmSync(dir, { recursive: true, force: true });
+  };
+  const end = Date.now() + FILL_BOUND_MS;
+  while (!(await queuesFull(ports.GATEWAY_PORT))) {
+    if (Date.now() > end || child.exitCode !== null) {
+      await stop();
+      throw new Error(`the stack ${child.exitCode === null ? `did not fill its queues within ${FILL_BOUND_MS} ms` : "exited"}:\n${output.slice(-2000)}`);
+    }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  const pids = new Map<string, number>();
+  for (const c of childrenOf(child.pid!)) {
+    const name = /(\w+)\/src\/main\.js|scripts\/(one-process)\.js/.exec(c.cmd);
+    if (name) pids.set(name[1] ?? "lokey", c.pid);
+  }
+  return { gatewayPort: ports.GATEWAY_PORT, pids, stop };
+}
+
+export interface LoadResult {
+  requests: number;
+  bytes: number;
+  failures: number;
+}
+
+/** POST /api/v1/data {"format":"binary","limit":100000,"source":"fortuna"} from `connections` keep-alive connections for `ms`. */
+export async function binaryLoad(port: number, connections: number, ms: number): Promise<LoadResult> {
+  const agent = new Agent({ keepAlive: true, maxSockets: connections });
+  const body = JSON.stringify({ format: "binary", limit: 100000, source: "fortuna" });
+  const result: LoadResult = { requests: 0, bytes: 0, failures: 0 };
+  const one = () =>
+    new Promise<void>((resolve) => {
+      const req = request(
+        { host: "127.0.0.1", port, path: "/api/v1/data", method: "POST", agent, headers: { "Content-Type": "application/json", "Content-Length": body.length } },
+        (res) => {
+          res.on("data", (c: Buffer) => (result.bytes += c.length));
+          res.on("end", () => (res.statusCode === 200 ? result.requests++ : result.failures++, resolve()));
+        },
+      );
+      req.on("error", () => (result.failures++, resolve()));
+      req.end(body);
+    });
+  const end = Date.now() + ms;
+  await Promise.all(Array.from({ length: connections }, async () => {
+    while (Date.now() < end) await one();
+  }));
+  agent.destroy();
+  return result;
+}

@@ -1,0 +1,67 @@
+// Resident memory of the stack as `npm start` runs it (compiled JS on plain
+// node, scripts/start.ts), issue 14's footprint table: each service's VmRSS
+// idle with both queues full, then right after LOAD_MS of `binary` 100000
+// requests from 16 keep-alive connections; then the same for the one-process
+// mode (`npm start -- --one-process`). The baseline is an idle bare `node`
+// from the same run: the floor of any Node process on this machine.
+//
+// Lower is better, so run.ts's ratio is baseline / value, and a target of
+// T MB is the ratio bare / T (on a machine where bare node is 41 MB, 250 MB
+// is 0.164). The issue loads for a minute; 25 s keeps the bench short and was
+// enough in docs/performance.md ("Footprint") for every process to reach the
+// size it keeps under this load.
+import { binaryLoad, bareNodeMb, rssMb, startStack, type Stack } from "./footprint-stack.js";
+import type { BenchRow } from "./types.js";
+
+const LOAD_MS = 25_000;
+const CONNECTIONS = 16;
+const TARGET_MB = { processes: 250, oneProcess: 150 };
+
+interface Footprint {
+  idle: Map<string, number>;
+  loaded: Map<string, number>;
+}
+
+async function measure(oneProcess: boolean): Promise<Footprint> {
+  const stack: Stack = await startStack(oneProcess);
+  try {
+    const read = () => new Map([...stack.pids].map(([name, pid]) => [name, rssMb(pid)]));
+    const idle = read();
+    const load = await binaryLoad(stack.gatewayPort, CONNECTIONS, LOAD_MS);
+    const loaded = read();
+    process.stderr.write(
+      `  ${oneProcess ? "one process" : "three processes"}: ${load.requests} requests (${(load.bytes / LOAD_MS / 1000).toFixed(1)} MB/s), ${load.failures} failed\n`,
+    );
+    return { idle, loaded };
+  } finally {
+    await stack.stop();
+  }
+}
+
+const total = (m: Map<string, number>) => [...m.values()].reduce((a, b) => a + b, 0);
+
+export default async function (): Promise<BenchRow[]> {
+  const bare = await bareNodeMb();
+  const row = (name: string, value: number, targetMb?: number): BenchRow => ({
+    name: `footprint: ${name}${targetMb ? ` (target <= ${targetMb} MB)` : ""}`,
+    value,
+    unit: "MB",
+    baselineName: "bare node, idle",
+    baseline: bare,
+    lowerIsBetter: true,
+    ...(targetMb && { target: Number((bare / targetMb).toFixed(3)) }),
+  });
+  const load = `after ${LOAD_MS / 1000} s binary 100000 x${CONNECTIONS}`;
+  const rows: BenchRow[] = [];
+
+  const three = await measure(false);
+  for (const [name, mb] of three.idle) rows.push(row(`${name} RSS idle, queues full`, mb));
+  for (const [name, mb] of three.loaded) rows.push(row(`${name} RSS ${load}`, mb));
+  rows.push(row("3 processes, total RSS idle", total(three.idle), TARGET_MB.processes));
+  rows.push(row(`3 processes, total RSS ${load}`, total(three.loaded), TARGET_MB.processes));
+
+  const one = await measure(true);
+  rows.push(row("one process, RSS idle", total(one.idle), TARGET_MB.oneProcess));
+  rows.push(row(`one process, RSS ${load}`, total(one.loaded), TARGET_MB.oneProcess));
+  return rows;
+}
