@@ -29,6 +29,8 @@ export class HealthGate<T> {
   private cause = "";
   private startups = 0n;
   private discarded = 0n;
+  private startupFails = 0n;
+  private otherFails = 0n;
 
   constructor(opts: { continuous?: ContinuousHealthTests; monobit?: MonobitTest } = {}) {
     this.continuous = opts.continuous ?? new ContinuousHealthTests();
@@ -46,12 +48,12 @@ export class HealthGate<T> {
   add(raw: Uint8Array, item: T): T[] {
     const failure = this.continuous.check(raw);
     if (failure) {
-      this.fail(failure);
+      this.failed(failure);
       return [];
     }
     const verdict = this.monobit.feed(raw);
     if (verdict.failure) {
-      this.fail(verdict.failure);
+      this.failed(verdict.failure);
       return [];
     }
     this.startupBytes += raw.length;
@@ -65,8 +67,24 @@ export class HealthGate<T> {
 
   /** A failure found outside the statistical tests (e.g. the unlocked chip's fixed pattern). */
   fail(reason: string): void {
+    this.otherFails++;
+    this.failed(reason);
+  }
+
+  private failed(reason: string): void {
+    if (!this.passing) this.startupFails++;
     this.lastFailure = reason;
     this.restart("after a failure");
+  }
+
+  /** Failures of any test while start-up testing ran (each starts it over); for the metrics, beside the snapshot's per-test counts. */
+  get startupFailures(): bigint {
+    return this.startupFails;
+  }
+
+  /** Failures reported through fail(): found outside the statistical tests. */
+  get otherFailures(): bigint {
+    return this.otherFails;
   }
 
   /** Drops everything held and starts start-up testing again (e.g. the device failed and answers again). */

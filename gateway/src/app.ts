@@ -5,6 +5,7 @@ import type { GatewayEngine } from "./engine/types.js";
 import { dashboardRoutes } from "./dashboard.js";
 import { keepHealthCurrent } from "./health.js";
 import { openApiRoute } from "./openapi.js";
+import { registerQuotaMetrics } from "./quota/quota-metrics.js";
 import { createGatewayBinding, type GatewayBindingOptions } from "./service.js";
 import { swaggerRoutes } from "./swagger.js";
 
@@ -16,9 +17,12 @@ export interface GatewayAppOptions extends GatewayBindingOptions {
 export function gatewaySetup(engine: GatewayEngine, opts: GatewayAppOptions = {}): ServiceSetup {
   const health = new HealthRegistry();
   const stopHealth = keepHealthCurrent(() => engine.health(), health, opts.healthIntervalMs ?? 2000);
+  if (opts.quotas) registerQuotaMetrics(engine.metrics, opts.quotas);
   return {
     bindings: [createGatewayBinding(engine, opts)],
     health,
+    // GetMetrics renders it; the runtime adds the request metrics.
+    metrics: engine.metrics,
     cors: true,
     rawRoutes: [openApiRoute(), ...swaggerRoutes(), ...dashboardRoutes()],
     onClose: async () => {

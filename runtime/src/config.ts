@@ -80,6 +80,8 @@ export interface CommonConfig {
   maxRequestBytes: number;
   /** Timeouts and limits of every connection to the port (runtime/src/connections.ts). */
   connections: ConnectionLimits;
+  /** One log line per request (ACCESS_LOG; runtime/src/access-log.ts). */
+  accessLog: boolean;
 }
 
 export function readCommonConfig(env: EnvReader, defaultPort: number, defaultHost = "0.0.0.0"): CommonConfig {
@@ -90,6 +92,7 @@ export function readCommonConfig(env: EnvReader, defaultPort: number, defaultHos
     shutdownTimeoutMs: env.int("SHUTDOWN_TIMEOUT_MS", 10_000, { min: 0, max: 600_000 }),
     maxRequestBytes: env.int("MAX_REQUEST_BYTES", 4 * 1024 * 1024, { min: 1024, max: 64 * 1024 * 1024 }),
     connections: readConnectionLimits(env),
+    accessLog: env.bool("ACCESS_LOG", false),
   };
 }
 

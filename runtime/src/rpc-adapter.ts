@@ -11,7 +11,9 @@ import { MethodOptions_IdempotencyLevel as Idempotency } from "@bufbuild/protobu
 import { binaryResponseToText, isGrpcWebText, textRequestToBinary } from "./grpc-web-text.js";
 import { jsonIssueKey, watchJsonEnums } from "./json-enums.js";
 import type { Logger } from "./log.js";
+import { clientGone, codeName, noteCode, noteRoute, UNMATCHED, type Protocol } from "./request-outcome.js";
 import type { NodeRequest, NodeResponse } from "./rest-request.js";
+import { mapBody, watchRpcStatus } from "./rpc-status.js";
 
 export interface RpcAdapterOptions extends Omit<ConnectRouterOptions, "interceptors"> {
   routes(router: ConnectRouter): void;
@@ -24,7 +26,7 @@ export interface RpcAdapterOptions extends Omit<ConnectRouterOptions, "intercept
  * gRPC-Web call of a method this server does not have; false lets the caller
  * answer (404).
  */
-export type RpcHandler = (req: NodeRequest, res: NodeResponse) => boolean;
+export type RpcHandler = (req: NodeRequest, res: NodeResponse, url: URL) => boolean;
 
 // connect-es reports these request decoding failures as INTERNAL: a protobuf
 // body that does not decode, and a message flagged compressed without a
@@ -57,25 +59,26 @@ export function createRpcAdapter(opts: RpcAdapterOptions): RpcHandler {
   });
   routes(router);
   const paths = new Map(router.handlers.map((h) => [h.requestPath, h]));
-  return (req, res) => {
-    const path = (req.url ?? "").split("?", 1)[0];
+  return (req, res, url) => {
+    const path = url.pathname;
     const handler = paths.get(path);
     if (!handler) return answerUnimplemented(req, res, path);
+    noteRoute(res, protocolOf(req), handler.requestPath);
     const values = contextValues(req);
     const uReq = universalRequestFromNodeRequest(req as never, res as never, undefined, values);
-    const json = watchJsonEnums(handler.method.input, req.method ?? "", String(req.headers["content-type"] ?? ""), req.url ?? "", uReq.body as AsyncIterable<Uint8Array>, readMaxBytes);
+    const json = watchJsonEnums(handler.method.input, req.method ?? "", String(req.headers["content-type"] ?? ""), url.searchParams, uReq.body as AsyncIterable<Uint8Array>, readMaxBytes);
     values.set(jsonIssueKey, json.issue);
     const text = isGrpcWebText(uReq.header.get("content-type"));
     const request = { ...uReq, body: json.body };
     handler(text ? textRequestToBinary(request) : request)
       .then((uRes) => correctDecodeFailure(uRes))
-      .then((uRes) => withAllow(uRes, handler.method))
+      .then((uRes) => watchRpcStatus(withAllow(uRes, handler.method), (code) => noteCode(res, code)))
       .then((uRes) => (text ? binaryResponseToText(uRes) : uRes))
       .then((uRes) => universalResponseToNodeResponse(uRes, res as never))
       .catch((reason) => {
-        // The client went away mid-answer: nothing to tell anyone.
+        // The client went away mid-answer: the request tracker's one line, nothing more.
         const code = ConnectError.from(reason).code;
-        if (code === Code.Aborted || code === Code.Canceled) return;
+        if (code === Code.Aborted || code === Code.Canceled || clientGone(res)) return;
         log.warn("RPC answer failed", { rpc: `${handler.service.typeName}/${handler.method.name}`, error: reason });
       });
     return true;
@@ -83,17 +86,26 @@ export function createRpcAdapter(opts: RpcAdapterOptions): RpcHandler {
 }
 
 // gRPC and gRPC-Web clients read the outcome of a call from grpc-status, not
-// from the HTTP status: PROTOCOL-HTTP2.md has a missing method answered with
-// HTTP 200 and status UNIMPLEMENTED (12), and PROTOCOL-WEB.md keeps that
+// from the HTTP status: gRPC's PROTOCOL-HTTP2.md has a missing method answered
+// with HTTP 200 and status UNIMPLEMENTED (12), and PROTOCOL-WEB.md keeps that
 // response shape. Both allow a Trailers-Only response: the status in the
 // only HEADERS, which ends the stream; over HTTP/1.1 that is the head of an
 // empty 200. Connect's clients take an HTTP 404 as UNIMPLEMENTED (the
-// Connect protocol's error code table), so Connect and REST keep the 404.
+// Connect protocol's error code table), so Connect and REST keep the 404
+// (docs/reference/wire-protocols.md).
 const GRPC_CONTENT_TYPE = /^application\/grpc(?:-web(?:-text)?)?(?:[+;]|$)/i;
+
+/** Which RPC protocol a request speaks, by its content type (connect-es decides the same way). */
+function protocolOf(req: NodeRequest): Protocol {
+  const type = req.headers["content-type"] ?? "";
+  return type.startsWith("application/grpc-web") ? "grpc_web" : type.startsWith("application/grpc") ? "grpc" : "connect";
+}
 
 function answerUnimplemented(req: NodeRequest, res: NodeResponse, path: string): boolean {
   const type = String(req.headers["content-type"] ?? "");
   if (!GRPC_CONTENT_TYPE.test(type)) return false;
+  noteRoute(res, protocolOf(req), UNMATCHED);
+  noteCode(res, codeName(Code.Unimplemented));
   const headers = {
     "content-type": type.split(";", 1)[0].trim().toLowerCase(),
     "grpc-status": String(Code.Unimplemented),
@@ -113,8 +125,8 @@ function answerUnimplemented(req: NodeRequest, res: NodeResponse, path: string):
   return true;
 }
 
-// PROTOCOL-HTTP2.md: grpc-message is percent-encoded UTF-8, everything outside
-// printable ASCII (and "%" itself) as %XX.
+// grpc-message is percent-encoded UTF-8, everything outside printable ASCII
+// (and "%" itself) as %XX (docs/reference/wire-protocols.md).
 function percentEncode(text: string): string {
   return [...Buffer.from(text, "utf8")].map((b) => (b >= 0x20 && b <= 0x7e && b !== 0x25 ? String.fromCharCode(b) : "%" + b.toString(16).toUpperCase().padStart(2, "0"))).join("");
 }
@@ -190,19 +202,5 @@ async function* once(bytes: Uint8Array): AsyncIterable<Uint8Array> {
   yield bytes;
 }
 
-/** The same iterable with its first value mapped; throw and return reach the original (connect-node reports write errors through them). */
-function mapFirst(body: AsyncIterable<Uint8Array>, map: (chunk: Uint8Array) => Uint8Array): AsyncIterable<Uint8Array> {
-  const it = body[Symbol.asyncIterator]();
-  let first = true;
-  const wrapped: AsyncIterator<Uint8Array> = {
-    async next() {
-      const r = await it.next();
-      if (!first || r.done) return r;
-      first = false;
-      return { done: false, value: map(r.value) };
-    },
-    throw: it.throw && ((e?: unknown) => it.throw!(e)),
-    return: it.return && ((v?: unknown) => it.return!(v)),
-  };
-  return { [Symbol.asyncIterator]: () => wrapped };
-}
+/** The same iterable with its first value mapped. */
+const mapFirst = (body: AsyncIterable<Uint8Array>, map: (chunk: Uint8Array) => Uint8Array) => mapBody(body, (chunk, i) => (i === 0 ? map(chunk) : chunk));

@@ -13,16 +13,19 @@ import { authorize, serviceIdentityOf, type AccessPolicy } from "./access.js";
 import { ConnectionGuard, DEFAULT_CONNECTION_LIMITS, http1Options, http2Settings, type ConnectionLimits } from "./connections.js";
 import { CorsPolicy } from "./cors.js";
 import { createDualListener, createTlsListener } from "./listener.js";
-import { peerContextValues, peerFromRequest, type Peer } from "./peer.js";
+import { connectionOf, isForwarded, peerContextValues, peerFromRequest, type Peer } from "./peer.js";
 import { requestUrl } from "./request-target.js";
+import { metricsRegistry, requestTracker } from "./request-metrics.js";
+import { clientGone, noteRoute } from "./request-outcome.js";
 import { createRpcAdapter } from "./rpc-adapter.js";
 import { sendFlowFor, sendFlowKey } from "./send-flow.js";
 import type { SecurityConfig } from "./security-config.js";
 import type { Logger } from "./log.js";
 import { ReflectionIndex, reflectionV1AlphaImpl, reflectionV1Impl, ReflectionV1, ReflectionV1Alpha } from "./reflection.js";
-import { validateRules } from "./rules.js";
+import { defaultsSetter, validateRules, writtenKeysKey } from "./rules.js";
 import { throwJsonIssue } from "./json-enums.js";
-import { routesOf, sendJson, Transcoder, type BoundHandler, type NodeRequest, type NodeResponse, type RestOptions } from "./transcoder.js";
+import type { Registry } from "prom-client";
+import { routesOf, send, sendJson, Transcoder, type BoundHandler, type NodeRequest, type NodeResponse, type RestOptions } from "./transcoder.js";
 
 export interface ServiceBinding<S extends DescService = DescService> {
   service: S;
@@ -39,7 +42,8 @@ export function bind<S extends DescService>(service: S, impl: Partial<ServiceImp
 export interface RawRoute {
   method: "GET" | "POST" | "PUT" | "DELETE";
   path: string;
-  handler: (req: NodeRequest, res: NodeResponse) => void | Promise<void>;
+  /** `url`: the request's, parsed once by the server. */
+  handler: (req: NodeRequest, res: NodeResponse, url: URL) => void | Promise<void>;
 }
 
 const rawRouteMatches = (route: string, path: string) => (route.endsWith("/") && route !== "/" ? path.startsWith(route) : path === route);
@@ -65,24 +69,36 @@ export interface ServerOptions {
   security?: SecurityConfig;
   /** Runs after the listener closed and requests finished: stop loops, close stores. */
   onClose?: () => void | Promise<void>;
+  /**
+   * The service's Prometheus registry; the request metrics join it
+   * (request-metrics.ts). Unset: one with the process metrics. Served at
+   * GET /metrics unless a REST route has that path (the gateway's GetMetrics).
+   */
+  metrics?: Registry;
+  /** One log line per request (ACCESS_LOG; runtime/src/access-log.ts). */
+  accessLog?: boolean;
 }
 
 export interface RunningServer {
   port: number;
   health: HealthRegistry;
   transcoder: Transcoder;
+  metrics: Registry;
   /** Graceful: stop accepting, NOT_SERVING, finish in-flight (bounded), then onClose. Idempotent. */
   close(): Promise<void>;
 }
 
-// The access rule, then validation, wrap each handler once, so gRPC, Connect
-// and REST all enforce the proto's rules before any service code runs.
+// The access rule, then validation and the proto's defaults, wrap each
+// handler once, so gRPC, Connect and REST all enforce the proto's rules
+// before any service code runs: the one validation pass (rules.ts).
 function guarded(method: DescMethod, fn: (req: Message, ctx: HandlerContext) => unknown, policy: AccessPolicy): BoundHandler {
+  const setDefaults = defaultsSetter(method.input);
   const check = (req: Message, ctx: HandlerContext) => {
     authorize(method, ctx, policy);
     // An enum name Connect JSON decoding dropped, before the rules call the field missing.
     throwJsonIssue(ctx.values);
-    validateRules(method.input, req);
+    validateRules(method.input, req, ctx.values.get(writtenKeysKey));
+    setDefaults(req);
   };
   if (method.methodKind === "server_streaming") {
     return async function* (req: Message, ctx: HandlerContext) {
@@ -107,10 +123,18 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
 
   const security = opts.security ?? { allowedClients: [] };
   const policy: AccessPolicy = { clientCa: !!security.tls?.clientCa, allowedClients: security.allowedClients, adminToken: security.adminToken };
-  // Who calls, once per request, with the service identity the port's rule gives it.
+  // Who calls, with the service identity the port's rule gives it: once per
+  // connection while its requests name no other client (then the socket's
+  // address and certificate are all it depends on), else once per request.
+  const peers = new WeakMap<object, Peer>();
   const peerOfRequest = (req: NodeRequest): Peer => {
-    const peer = peerFromRequest(req, security.trustedProxies);
-    peer.service = serviceIdentityOf(peer, policy);
+    const forwarded = isForwarded(req);
+    let peer = forwarded ? undefined : peers.get(connectionOf(req));
+    if (!peer) {
+      peer = peerFromRequest(req, security.trustedProxies);
+      peer.service = serviceIdentityOf(peer, policy);
+      if (!forwarded) peers.set(connectionOf(req), peer);
+    }
     return peer;
   };
   // What every handler context carries: the peer, and its response's flow control.
@@ -150,13 +174,22 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
     shutdownSignal: shutdown.signal,
   });
 
+  const metrics = opts.metrics ?? metricsRegistry();
+  const track = requestTracker({ registry: metrics, log, accessLog: opts.accessLog ?? false, clientOf: (req) => peerOfRequest(req).address });
+  const rawRoutes = [...(opts.rawRoutes ?? [])];
+  if (!transcoder.list().some((r) => r.verb === "GET" && r.path === "/metrics")) {
+    rawRoutes.push({ method: "GET", path: "/metrics", handler: async (_req, res) => send(res, { headers: { "Content-Type": metrics.contentType }, body: await metrics.metrics() }) });
+  }
+
   const cors = opts.cors ? new CorsPolicy(transcoder.list(), bound.flatMap((b) => b.service.methods)) : undefined;
 
   let inFlight = 0;
   let idle: (() => void) | undefined;
   const handler = async (req: NodeRequest, res: NodeResponse) => {
     inFlight++;
+    const counted = track(req, res);
     res.once("close", () => {
+      counted();
       if (--inFlight === 0) idle?.();
     });
     responses.set(req, res);
@@ -164,12 +197,17 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       const url = requestUrl(req);
       if (!url) return sendJson(res, 400, { error: "Malformed request target or Host" });
       const path = url.pathname;
-      if (cors?.apply(req, res, path)) return;
-      const raw = opts.rawRoutes?.find((r) => r.method === req.method && rawRouteMatches(r.path, path));
-      if (raw) return void (await raw.handler(req, res));
+      if (cors?.apply(req, res, path)) return noteRoute(res, "http", "preflight");
+      const raw = rawRoutes.find((r) => r.method === req.method && rawRouteMatches(r.path, path));
+      if (raw) {
+        noteRoute(res, "http", `${raw.method} ${raw.path}`);
+        return void (await raw.handler(req, res, url));
+      }
       if (await transcoder.handle(req, res, url)) return;
-      if (!rpc(req, res)) sendJson(res, 404, { error: `Not found: ${req.method} ${path}` });
+      if (!rpc(req, res, url)) sendJson(res, 404, { error: `Not found: ${req.method} ${path}` });
     } catch (err) {
+      // A client that went away is the request tracker's one line, not an error.
+      if (clientGone(res)) return;
       log.error("request failed", { error: err });
       if (!res.headersSent) sendJson(res, 500, { error: "internal error" });
       else (res as ServerResponse).destroy();
@@ -231,5 +269,5 @@ export async function startServer(opts: ServerOptions): Promise<RunningServer> {
       }
       log.info("stopped");
     })());
-  return { port, health, transcoder, close };
+  return { port, health, transcoder, metrics, close };
 }

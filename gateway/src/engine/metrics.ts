@@ -2,11 +2,15 @@
 // computed when scraped, from one status snapshot per scrape, so they are
 // never stale. Counters of items received/dropped/consumed per source follow
 // the store's persisted counters (counted from this process's start, as
-// Prometheus counters are); bytes served are counted as they leave.
-import { Counter, Gauge, Registry, collectDefaultMetrics } from "prom-client";
+// Prometheus counters are); bytes served are counted as they leave. Each
+// upstream's state is read from its link at scrape time. docs/operations.md
+// lists them all, with the request metrics the runtime adds.
+import { Counter, Gauge, type Registry } from "prom-client";
+import { counterFrom, metricsRegistry } from "../../../runtime/src/index.js";
 import type { QueueStore, SourceCounters } from "./queue-store.js";
 import { SOURCES } from "./queue-store.js";
 import type { EngineStatus, SourceName } from "./types.js";
+import type { Link } from "./upstreams.js";
 
 /** Scrapes within this window share one status snapshot (each gauge collects separately). */
 const SNAPSHOT_TTL_MS = 200;
@@ -16,9 +20,14 @@ export interface EngineMetrics {
   served(source: SourceName, bytes: number): void;
 }
 
-export function createMetrics(store: QueueStore, status: () => Promise<EngineStatus>): EngineMetrics {
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
+/** One upstream as the metrics label it. */
+export interface UpstreamLink {
+  kind: "controller" | "fortuna";
+  link: Link;
+}
+
+export function createMetrics(store: QueueStore, status: () => Promise<EngineStatus>, upstreams: () => UpstreamLink[] = () => []): EngineMetrics {
+  const registry = metricsRegistry();
 
   let snapshot: { at: number; status: Promise<EngineStatus> } | undefined;
   const current = () => {
@@ -47,23 +56,8 @@ export function createMetrics(store: QueueStore, status: () => Promise<EngineSta
   }
   gauge("database_size_bytes", "Size of the gateway database on disk", (st) => Number(st.database.sizeBytes));
 
-  const base: Record<SourceName, SourceCounters> = { trng: store.counters("trng"), fortuna: store.counters("fortuna") };
-  const fromCounters = (name: string, help: string, field: keyof SourceCounters) => {
-    const seen = { trng: base.trng[field], fortuna: base.fortuna[field] };
-    new Counter({
-      name,
-      help,
-      labelNames: ["source"],
-      registers: [registry],
-      collect() {
-        for (const s of SOURCES) {
-          const now = store.counters(s)[field];
-          if (now > seen[s]) this.inc({ source: s }, Number(now - seen[s]));
-          seen[s] = now;
-        }
-      },
-    });
-  };
+  const fromCounters = (name: string, help: string, field: keyof SourceCounters) =>
+    counterFrom(registry, { name, help, labelNames: ["source"], read: () => SOURCES.map((s) => [{ source: s }, store.counters(s)[field]] as const) });
   fromCounters("gateway_items_received_total", "Items received from upstream streams", "total_generated");
   fromCounters("gateway_items_dropped_total", "Items dropped for lack of queue room", "dropped");
   fromCounters("gateway_items_consumed_total", "Items removed because they were fully served", "consumed");
@@ -74,6 +68,24 @@ export function createMetrics(store: QueueStore, status: () => Promise<EngineSta
     registers: [registry],
   });
   for (const s of SOURCES) servedBytes.inc({ source: s }, 0);
+  upstreamGauges(registry, upstreams);
 
   return { registry, served: (source, bytes) => servedBytes.inc({ source }, bytes) };
+}
+
+/** Per upstream, by address: the set changes as DNS names resolve to other addresses (members.ts). */
+function upstreamGauges(registry: Registry, upstreams: () => UpstreamLink[]): void {
+  const gauge = (name: string, help: string, value: (l: Link) => boolean) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ["kind", "upstream"],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const u of upstreams()) this.set({ kind: u.kind, upstream: u.link.address }, value(u.link) ? 1 : 0);
+      },
+    });
+  gauge("lokey_upstream_up", "1 while the upstream answers (its last call or liveness check)", (l) => l.reachable);
+  gauge("lokey_upstream_streaming", "1 while the upstream's data stream is open and its liveness check answers", (l) => l.streaming && l.live);
 }

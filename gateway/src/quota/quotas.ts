@@ -65,7 +65,7 @@ class BytesCharge implements Charge {
     const bucket = this.buckets.bytes!;
     const now = this.quotas.clock();
     const left = Math.floor(bucket.level(now));
-    if (left < 1) throw this.quotas.refusal(`${this.client} is over its ${this.source} quota of bytes`, bucket.waitMs(1, now), this.source, this.buckets, now);
+    if (left < 1) throw this.quotas.refusal(`${this.client} is over its ${this.source} quota of bytes`, bucket.waitMs(1, now), this.source, "bytes", this.buckets, now);
     const n = Math.min(want, left);
     bucket.take(n, now);
     return n;
@@ -93,6 +93,10 @@ export function clientAddress(address: string): string {
   return all.slice(0, 4).map((g) => g.replace(/^0+(?=.)/, "")).join(":") + "::/64";
 }
 
+/** Why a request was refused: a bucket ran dry, or the X-API-Key it named is not in API_KEYS_FILE. */
+export const REFUSAL_REASONS = ["requests", "bytes", "unknown_api_key"] as const;
+export type RefusalReason = (typeof REFUSAL_REASONS)[number];
+
 // Idle clients' buckets refill to full, the state of a client never seen: a
 // sweep forgets those whenever the table has doubled since the last one.
 const FIRST_SWEEP = 1024;
@@ -102,6 +106,11 @@ export class Quotas {
   private nextSweep = FIRST_SWEEP;
   /** Anything to do at all: a limit on, or keys to check. */
   private readonly active: boolean;
+  /** Refusals of data requests since start, for the metrics (quota-metrics.ts). */
+  readonly refused: Record<SourceName, Record<RefusalReason, number>> = {
+    trng: { requests: 0, bytes: 0, unknown_api_key: 0 },
+    fortuna: { requests: 0, bytes: 0, unknown_api_key: 0 },
+  };
 
   constructor(
     private readonly config: QuotaConfig,
@@ -155,7 +164,13 @@ export class Quotas {
    */
   admit(ctx: HandlerContext, source: SourceName, bytes: number): Charge {
     if (!this.active) return FREE;
-    const client = this.client(ctx);
+    let client: Client;
+    try {
+      client = this.client(ctx);
+    } catch (err) {
+      this.refused[source].unknown_api_key++;
+      throw err;
+    }
     if (client.exempt) return FREE;
     const t = this.now();
     const b = this.bucketsOf(client, source, t);
@@ -165,7 +180,7 @@ export class Quotas {
     const waitBytes = b.bytes?.waitMs(needBytes, t) ?? 0;
     if (waitRequests > 0 || waitBytes > 0) {
       const what = waitRequests > 0 ? "requests" : `bytes (${bytes} asked, ${Math.max(0, Math.floor(b.bytes!.level(t)))} left)`;
-      throw this.refusal(`${client.id} is over its ${source} quota of ${what}`, Math.max(waitRequests, waitBytes), source, b, t);
+      throw this.refusal(`${client.id} is over its ${source} quota of ${what}`, Math.max(waitRequests, waitBytes), source, waitRequests > 0 ? "requests" : "bytes", b, t);
     }
     b.requests?.take(1, t);
     if (!b.bytes) return FREE;
@@ -179,7 +194,8 @@ export class Quotas {
   }
 
   /** @internal */
-  refusal(message: string, retryMs: number, source: SourceName, b: Buckets, t: number): ConnectError {
+  refusal(message: string, retryMs: number, source: SourceName, kind: Kind, b: Buckets, t: number): ConnectError {
+    this.refused[source][kind]++;
     const states: PolicyState[] = KINDS.flatMap((kind) => {
       const bucket = b[kind];
       return bucket ? [{ name: `${source}-${kind}`, kind, rate: bucket.rate, level: bucket.level(t), fullInMs: bucket.fullInMs(t) }] : [];
