@@ -21,6 +21,24 @@ export interface ControllerConfig {
   i2cClockHz: number;
   /** Seed compatibility: minimum spacing between samples (two Random commands each); 0 = back-to-back. */
   pollIntervalMs: number;
+  /** The emulated chip's serial number (EMULATOR_SERIAL); unset: a random one per start. */
+  emulatorSerial?: Uint8Array;
+}
+
+/**
+ * EMULATOR_SERIAL: 18 hex digits, shaped as every ATECC608A's serial is
+ * (datasheet §2.2: SN[0..1] = 01 23, SN[8] = EE), so emulated chips that a
+ * gateway tells apart by serial look like real ones. Only the emulator has a
+ * serial to choose.
+ */
+function emulatorSerial(env: EnvReader, device: TrngDevice): Uint8Array | undefined {
+  const v = env.raw("EMULATOR_SERIAL");
+  if (v === undefined) return undefined;
+  if (device !== "emulator") throw new ConfigError("EMULATOR_SERIAL", `applies to TRNG_DEVICE=emulator only (a real chip's serial is its own), got TRNG_DEVICE=${device}`);
+  if (!/^0123[0-9a-f]{12}ee$/i.test(v)) {
+    throw new ConfigError("EMULATOR_SERIAL", `must be 18 hex digits starting 0123 and ending ee, as an ATECC608A's serial (e.g. 0123a1b2c3d4e5f6ee), got ${JSON.stringify(v)}`);
+  }
+  return Uint8Array.from(Buffer.from(v, "hex"));
 }
 
 function address(env: EnvReader, name: string, fallback: number): number {
@@ -42,6 +60,7 @@ export function readControllerConfig(env: EnvReader): ControllerConfig {
     i2cClockHz: env.int("I2C_CLOCK_HZ", DEFAULT_I2C_CLOCK_HZ, { min: 10_000, max: 1_000_000 }),
     pollIntervalMs: env.int("TRNG_POLL_INTERVAL_MS", 0, { min: 0, max: 60_000 }),
   };
+  cfg.emulatorSerial = emulatorSerial(env, cfg.device);
   if (cfg.requireHardware && (cfg.device === "os" || cfg.device === "emulator")) {
     throw new ConfigError("TRNG_REQUIRE_HARDWARE", `is true but TRNG_DEVICE=${cfg.device} is not hardware`);
   }

@@ -68,7 +68,7 @@ export async function openSource(cfg: ControllerConfig, log: Logger, openBus: Bu
       return osFallback();
     case "emulator":
       log.warn("entropy source: the ATECC608A EMULATOR (development only, not a hardware TRNG)");
-      return openChip(EntropySource.EMULATOR, new Atecc608aEmulator({ address: cfg.i2cAddress, clockHz: cfg.i2cClockHz, configured: true }), cfg, log);
+      return openChip(EntropySource.EMULATOR, new Atecc608aEmulator({ address: cfg.i2cAddress, clockHz: cfg.i2cClockHz, configured: true, serial: cfg.emulatorSerial }), cfg, log);
     case "i2c":
     case "auto": {
       try {

@@ -5,7 +5,7 @@ import { Code, ConnectError, createClient } from "@connectrpc/connect";
 import { createConnectTransport } from "@connectrpc/connect-node";
 import { ControllerService, EntropySource } from "../../gen/lokey/controller/v1/controller_pb.js";
 import { Health, HealthCheckResponse_ServingStatus as Status } from "../../gen/grpc/health/v1/health_pb.js";
-import { createGrpcClient, EnvReader, HealthRegistry, silentLogger, startServer } from "../../runtime/src/index.js";
+import { ConfigError, createGrpcClient, EnvReader, HealthRegistry, silentLogger, startServer } from "../../runtime/src/index.js";
 import { Atecc608aEmulator } from "../src/atecc608a/emulator.js";
 import { UNLOCKED_TEST_PATTERN } from "../src/atecc608a/protocol.js";
 import { condition, RANDOM_OUTPUTS_PER_SAMPLE, RAW_BYTES_PER_SAMPLE } from "../src/conditioning.js";
@@ -220,6 +220,20 @@ describe("source selection", () => {
     assert.throws(() => env({ I2C_ADDRESS: "0x99" }), /I2C_ADDRESS/);
     assert.throws(() => env({ TRNG_DEVICE: "usb" }), /TRNG_DEVICE/);
     assert.equal(env({ I2C_ADDRESS: "0x35" }).i2cAddress, 0x35);
+  });
+
+  test("EMULATOR_SERIAL is the emulated chip's serial number; a malformed one, or one for a real chip, names the variable", async () => {
+    const serial = "0123a1b2c3d4e5f6ee";
+    const { source } = await openSource(env({ TRNG_DEVICE: "emulator", EMULATOR_SERIAL: serial.toUpperCase() }), silentLogger);
+    try {
+      assert.equal(source.describe().serialNumber, serial);
+    } finally {
+      await source.close();
+    }
+    for (const bad of ["0123a1b2c3d4e5f6", "4567a1b2c3d4e5f6ee", "0123a1b2c3d4e5f6ef", "0123a1b2c3d4e5g6ee"]) {
+      assert.throws(() => env({ TRNG_DEVICE: "emulator", EMULATOR_SERIAL: bad }), (e: Error) => e instanceof ConfigError && e.variable === "EMULATOR_SERIAL", bad);
+    }
+    assert.throws(() => env({ EMULATOR_SERIAL: serial }), (e: Error) => e instanceof ConfigError && /TRNG_DEVICE=emulator only/.test(e.message));
   });
 
   test("the OS fallback serves over REST with source \"os\"", async () => {

@@ -1,6 +1,7 @@
 // Who may seed Fortuna and read its output, over a real mutual-TLS port as
 // main.ts serves it with TLS_CERT_FILE, TLS_KEY_FILE and TLS_CLIENT_CA_FILE;
-// each seeding identity is its own accumulator source; pool 0's fill is
+// each seeding identity, and each chip it seeds from, is its own accumulator
+// source; pool 0's fill is
 // shown only to callers that may seed.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
@@ -189,10 +190,49 @@ describe("each seeding identity is its own accumulator source", () => {
   });
 
   test("past the bound on seeding identities a new one gets RESOURCE_EXHAUSTED; known ones go on", async () => {
-    const refused = (e: unknown) => coded(Code.ResourceExhausted)(e) && /already has 2 seeding identities/.test((e as ConnectError).rawMessage);
+    const refused = (e: unknown) => coded(Code.ResourceExhausted)(e) && /already has 2 seeding sources/.test((e as ConnectError).rawMessage);
     await assert.rejects(seedAs(pki.creds("fortuna"), [Buffer.alloc(32, 1)]), refused);
     assert.equal((await seedAs(pki.creds("gateway"), [Buffer.alloc(32, 2)])).count, 1);
     assert.equal((await seedAs(pki.creds("controller"), [Buffer.alloc(32, 3)])).count, 1);
+  });
+});
+
+describe("each chip a caller seeds from is a source of its own (SeedRequest.chip)", () => {
+  let pki: CertSet;
+  let h: Harness;
+  let c: ReturnType<typeof clientsOf>;
+  before(async () => {
+    pki = makeCertSet("chips");
+    h = await startHarness({ pki, maxSeeders: 3 });
+    c = clientsOf(h, pki.creds("gateway"));
+    await c.grpc().seed({ seeds: gatewaySeeds() });
+  });
+  after(async () => {
+    c?.close();
+    await h?.close();
+    pki?.remove();
+  });
+  const pool0 = async () => (await c.grpc().getInfo({})).pool0Bytes;
+
+  test("one caller, two chips and no chip: three round robins, each starting at P0; a fourth pair is refused", async () => {
+    const grpc = c.grpc();
+    assert.equal(await pool0(), 0n);
+    await grpc.seed({ seeds: [Buffer.alloc(32, 1)], chip: "0123aaaaaaaaaaaaee" });
+    await grpc.seed({ seeds: [Buffer.alloc(32, 2)], chip: "0123bbbbbbbbbbbbee" });
+    // REST carries the chip too.
+    assert.equal((await c.rest("POST", "/seed", { seeds: ["03".repeat(32)] })).status, 200);
+    // Each landed in P0: a shared source would have moved on to P1 and P2.
+    assert.equal(await pool0(), 3n * 34n);
+    // The first chip again: its own source's next pool is P1.
+    await grpc.seed({ seeds: [Buffer.alloc(32, 4)], chip: "0123aaaaaaaaaaaaee" });
+    assert.equal(await pool0(), 3n * 34n);
+    const refused = (e: unknown) => coded(Code.ResourceExhausted)(e) && /already has 3 seeding sources \(one per caller and chip\)/.test((e as ConnectError).rawMessage);
+    await assert.rejects(grpc.seed({ seeds: [Buffer.alloc(32, 5)], chip: "0123ccccccccccccee" }), refused);
+    assert.equal((await grpc.seed({ seeds: [Buffer.alloc(32, 6)], chip: "0123bbbbbbbbbbbbee" })).count, 1);
+  });
+
+  test("a chip name longer than 64 characters is INVALID_ARGUMENT", async () => {
+    await assert.rejects(c.grpc().seed({ seeds: [Buffer.alloc(32, 7)], chip: "x".repeat(65) }), coded(Code.InvalidArgument));
   });
 });
 

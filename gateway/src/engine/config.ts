@@ -5,6 +5,7 @@ import { ConfigError, isLoopbackHost, pemCertificates, readFileVar, readKeyPair,
 import { QUEUE_KEY_BYTES } from "./queue-cipher.js";
 import { UpdateQueueConfigRequestSchema } from "../../../gen/lokey/v1/gateway_pb.js";
 import { fieldRange } from "../../../runtime/src/rules.js";
+import { parseUpstreams, type UpstreamSpec } from "./resolver.js";
 
 /** Fortuna's largest single generator request (fortuna.proto GenerateRequest.size: 2^20). */
 export const FORTUNA_MAX_REQUEST_BYTES = 1_048_576;
@@ -18,9 +19,13 @@ export interface RetryPolicy {
 
 export interface GatewayEngineConfig {
   dbPath: string;
-  controllerAddr: string;
-  /** One entry per Fortuna instance: each gets its own stream and its own seeds. */
-  fortunaAddrs: string[];
+  /**
+   * CONTROLLER_ADDR: the controllers, each with its own chip and stream (a
+   * dns:/// entry stands for every address behind the name, resolver.ts).
+   */
+  controllers: UpstreamSpec[];
+  /** FORTUNA_ADDR: the Fortuna instances, each with its own stream and its own seeds. */
+  fortunas: UpstreamSpec[];
   trngQueueSize: number;
   fortunaQueueSize: number;
   reseedIntervalMs: number;
@@ -47,30 +52,20 @@ export interface GatewayEngineConfig {
   queueKey?: Buffer;
 }
 
-const ADDRESS = /^[A-Za-z0-9.\-_]+:\d{1,5}$|^\[[0-9A-Fa-f:]+\]:\d{1,5}$/;
-
-function address(variable: string, raw: string): string {
-  const a = raw.replace(/^https?:\/\//, "").replace(/\/+$/, "");
-  if (!ADDRESS.test(a)) throw new ConfigError(variable, `must be host:port, got ${JSON.stringify(raw)}`);
-  return a;
-}
-
-const hostOf = (a: string) => a.replace(/:\d+$/, "").replace(/^\[(.*)\]$/, "$1");
-
 /**
  * Our certificate and the upstreams' CA. Upstreams elsewhere than on this
  * machine must be reached over TLS: seeds and hardware samples cross the wire.
  */
-function readUpstreamTls(env: EnvReader, addrs: { variable: string; address: string }[]): ClientTls | undefined {
+function readUpstreamTls(env: EnvReader, addrs: { variable: string; spec: UpstreamSpec }[]): ClientTls | undefined {
   const ca = readFileVar(env, "UPSTREAM_CA_FILE");
   const pair = readKeyPair(env, "UPSTREAM_CERT_FILE", "UPSTREAM_KEY_FILE");
   if (!ca) {
     if (pair) throw new ConfigError("UPSTREAM_CA_FILE", "must be set with UPSTREAM_CERT_FILE: the upstreams' certificates are checked against it");
-    const remote = addrs.find((a) => !isLoopbackHost(hostOf(a.address)));
+    const remote = addrs.find((a) => !isLoopbackHost(a.spec.host));
     if (remote) {
       throw new ConfigError(
         remote.variable,
-        `${remote.address} is not on this machine: set UPSTREAM_CA_FILE, UPSTREAM_CERT_FILE and UPSTREAM_KEY_FILE (npm run certs makes them) for mutual TLS`,
+        `${remote.spec.spec} is not on this machine: set UPSTREAM_CA_FILE, UPSTREAM_CERT_FILE and UPSTREAM_KEY_FILE (npm run certs makes them) for mutual TLS`,
       );
     }
     return undefined;
@@ -99,19 +94,19 @@ function readQueueKey(env: EnvReader, dbPath: string): Buffer | undefined {
 }
 
 export function readGatewayEngineConfig(env: EnvReader): GatewayEngineConfig {
-  const controllerAddr = address("CONTROLLER_ADDR", env.str("CONTROLLER_ADDR", "127.0.0.1:8081"));
-  const fortunaAddrs = env.list("FORTUNA_ADDR", ["127.0.0.1:8082"]).map((a) => address("FORTUNA_ADDR", a));
+  const controllers = parseUpstreams("CONTROLLER_ADDR", env.list("CONTROLLER_ADDR", ["127.0.0.1:8081"]));
+  const fortunas = parseUpstreams("FORTUNA_ADDR", env.list("FORTUNA_ADDR", ["127.0.0.1:8082"]));
   const upstreamTls = readUpstreamTls(env, [
-    { variable: "CONTROLLER_ADDR", address: controllerAddr },
-    ...fortunaAddrs.map((address) => ({ variable: "FORTUNA_ADDR", address })),
+    ...controllers.map((spec) => ({ variable: "CONTROLLER_ADDR", spec })),
+    ...fortunas.map((spec) => ({ variable: "FORTUNA_ADDR", spec })),
   ]);
   const dbPath = env.str("DB_PATH", "./data/gateway");
   return {
     upstreamTls,
     dbPath,
     queueKey: readQueueKey(env, dbPath),
-    controllerAddr,
-    fortunaAddrs,
+    controllers,
+    fortunas,
     // The RPC's limits (gateway.proto UpdateQueueConfigRequest), the original LoKey's.
     trngQueueSize: env.int("TRNG_QUEUE_SIZE", 1000, fieldRange(UpdateQueueConfigRequestSchema.field.trngQueueSize)),
     fortunaQueueSize: env.int("FORTUNA_QUEUE_SIZE", 5000, fieldRange(UpdateQueueConfigRequestSchema.field.fortunaQueueSize)),

@@ -4,6 +4,7 @@
 // grpc.health.v1 Watch stays open on the data client's own channel: a killed
 // process or closed port ends it at once; a silent death (cable pulled, peer
 // frozen) fails the channel's keepalive pings, which end it too.
+import { HealthCheckResponse_ServingStatus as ServingStatus } from "../../../gen/grpc/health/v1/health_pb.js";
 import type { Logger } from "../../../runtime/src/index.js";
 import { pause } from "./lock.js";
 import type { Link } from "./upstreams.js";
@@ -15,21 +16,23 @@ import type { Link } from "./upstreams.js";
 export const LIVENESS_RETRY_MS = 250;
 
 export interface HealthWatcher {
-  watch: (req: { service: string }, opts: { signal: AbortSignal }) => AsyncIterable<unknown>;
+  watch: (req: { service: string }, opts: { signal: AbortSignal }) => AsyncIterable<{ status: ServingStatus }>;
 }
 
 /**
- * Keeps `link.live` current until `signal` aborts. Any Watch answer, SERVING
- * or not, means the peer is there (an unseeded Fortuna says NOT_SERVING); the
- * stream failing or ending means it is gone. On a return the feeder and seeder
- * are woken so data flows at once instead of after their back-off.
+ * Keeps `link.live` and `link.serving` current until `signal` aborts. Any
+ * Watch answer, SERVING or not, means the peer is there (an unseeded Fortuna
+ * says NOT_SERVING, so does a controller whose health tests fail); the stream
+ * failing or ending means it is gone. On a return the feeder and seeder are
+ * woken so data flows at once instead of after their back-off.
  */
 export async function watchLiveness(link: Link, health: HealthWatcher, signal: AbortSignal, log: Logger): Promise<void> {
   // The first answer is start-up, not a return: the seeder seeds then anyway.
   let seenBefore = false;
   while (!signal.aborted) {
     try {
-      for await (const _ of health.watch({ service: "" }, { signal })) {
+      for await (const answer of health.watch({ service: "" }, { signal })) {
+        link.serving = answer.status === ServingStatus.SERVING;
         if (!link.live) {
           link.live = true;
           link.up();

@@ -1,13 +1,18 @@
-// The gateway's upstreams: one grpc-js client for the controller and one per
-// Fortuna instance (so each instance gets its own stream and its own seeds),
-// with what we know about each connection.
+// The gateway's upstreams: a grpc-js client per controller and per Fortuna
+// instance (so each chip gets its own stream, and each instance its own
+// stream and its own seeds), with what we know about each connection.
+import type * as grpc from "@grpc/grpc-js";
+import type { DescService } from "@bufbuild/protobuf";
 import { Code, ConnectError } from "@connectrpc/connect";
-import { ControllerService, EntropySource } from "../../../gen/lokey/controller/v1/controller_pb.js";
+import { EntropySource } from "../../../gen/lokey/controller/v1/controller_pb.js";
 import { Health } from "../../../gen/grpc/health/v1/health_pb.js";
 import { FortunaService } from "../../../gen/lokey/fortuna/v1/fortuna_pb.js";
 import { createGrpcClient, type ClientTls, type GrpcClient } from "../../../runtime/src/index.js";
 import { FORTUNA_MAX_REQUEST_BYTES } from "./config.js";
 import { Pulse } from "./lock.js";
+import type { MemberSet } from "./members.js";
+import type { Endpoint } from "./resolver.js";
+import type { FortunaInstanceStatus } from "./types.js";
 
 /** What we know about one upstream. */
 export class Link {
@@ -18,6 +23,8 @@ export class Link {
   lastError?: string;
   /** The liveness watch (liveness.ts) has an answer from the upstream on an open stream. */
   live = false;
+  /** Its last health answer was SERVING (a controller whose health tests pass, a seeded Fortuna). */
+  serving = false;
   /** Fired when retrying now is worthwhile (e.g. Fortuna was just seeded). */
   readonly wake = new Pulse();
   /** Fired when the upstream comes back after being lost (a restarted Fortuna needs seeding). */
@@ -33,6 +40,7 @@ export class Link {
   /** The liveness watch lost the upstream: nothing is reachable or flowing, whatever the last call said. */
   down(err: unknown): void {
     this.live = false;
+    this.serving = false;
     this.reachable = false;
     this.lastError = err instanceof Error ? err.message : String(err);
   }
@@ -78,40 +86,74 @@ export function originOf(source: EntropySource): string {
   }
 }
 
-export class Upstreams {
-  readonly controller: GrpcClient<typeof ControllerService>;
-  readonly controllerLink: Link;
-  readonly fortuna: { client: GrpcClient<typeof FortunaService>; link: Link }[];
-  /** Health clients on the same channels as the data clients, so their keepalive and reconnection are the data's. */
-  readonly health: { link: Link; client: GrpcClient<typeof Health> }[];
-  trngOrigin = "unknown";
-  private next = 0;
+/**
+ * A client for one upstream endpoint. A dns:/// endpoint is dialled by
+ * address, so its certificate is checked against the name instead
+ * (grpc-js's target-name override also sets the :authority it sends).
+ */
+export function clientFor<S extends DescService>(service: S, endpoint: Endpoint, tls?: ClientTls, options: grpc.ChannelOptions = {}): GrpcClient<S> {
+  const channelOptions: grpc.ChannelOptions = { ...options, ...(endpoint.serverName && tls && { "grpc.ssl_target_name_override": endpoint.serverName }) };
+  return createGrpcClient(service, endpoint.address, { tls, channelOptions });
+}
 
-  constructor(controllerAddr: string, fortunaAddrs: string[], private readonly timeoutMs: number, tls?: ClientTls) {
-    this.controller = createGrpcClient(ControllerService, controllerAddr, { tls });
-    this.controllerLink = new Link(controllerAddr);
-    this.fortuna = fortunaAddrs.map((a) => ({ client: createGrpcClient(FortunaService, a, { tls }), link: new Link(a) }));
-    this.health = [
-      { link: this.controllerLink, client: createGrpcClient(Health, controllerAddr, { tls, channelOf: this.controller }) },
-      ...this.fortuna.map((f) => ({ link: f.link, client: createGrpcClient(Health, f.link.address, { tls, channelOf: f.client }) })),
-    ];
+/** A health client on `data`'s own channel, so its keepalive and reconnection are the data's. */
+export const healthOf = (data: { raw: grpc.Client }, endpoint: Endpoint, tls?: ClientTls): GrpcClient<typeof Health> =>
+  createGrpcClient(Health, endpoint.address, { tls, channelOf: data });
+
+/** One Fortuna instance: its client, its link, and whether this gateway has seeded it. */
+export class FortunaMember {
+  readonly client: GrpcClient<typeof FortunaService>;
+  readonly health: GrpcClient<typeof Health>;
+  readonly link: Link;
+  /** Seeded by this gateway since it (or the instance, see Link.returned) last started. */
+  seeded = false;
+
+  constructor(readonly endpoint: Endpoint, tls?: ClientTls) {
+    this.client = clientFor(FortunaService, endpoint, tls);
+    this.health = healthOf(this.client, endpoint, tls);
+    this.link = new Link(endpoint.address);
   }
 
-  /**
-   * `n` fresh bytes straight from Fortuna, in requests of at most 1 MiB,
-   * round-robin over the instances (a failed instance is skipped for the
-   * next). Bounded by `signal`, else by the upstream timeout.
-   */
-  async pullFortuna(n: number, signal?: AbortSignal): Promise<{ data: Uint8Array; calls: number }> {
+  status(): FortunaInstanceStatus {
+    return {
+      address: this.endpoint.address,
+      target: this.endpoint.spec,
+      connected: this.link.streaming && this.link.live,
+      seeded: this.seeded,
+      lastError: this.link.lastError ?? "",
+    };
+  }
+
+  close(): void {
+    this.health.close();
+    this.client.close();
+  }
+}
+
+/**
+ * `n` fresh bytes straight from Fortuna, in requests of at most 1 MiB,
+ * round-robin over the instances (a failed instance is skipped for the
+ * next). Bounded by `signal`, else by `timeoutMs`.
+ */
+export class FortunaPuller {
+  private next = 0;
+
+  constructor(
+    private readonly fortunas: MemberSet<FortunaMember>,
+    private readonly timeoutMs: number,
+  ) {}
+
+  async pull(n: number, signal?: AbortSignal): Promise<{ data: Uint8Array; calls: number }> {
     const out = new Uint8Array(n);
     let at = 0;
     let calls = 0;
     while (at < n) {
       const size = Math.min(FORTUNA_MAX_REQUEST_BYTES, n - at);
-      let lastErr: unknown;
+      const members = this.fortunas.members;
+      let lastErr: unknown = new ConnectError("no Fortuna instance is known (FORTUNA_ADDR resolves to no address)", Code.Unavailable);
       let got: Uint8Array | undefined;
-      for (let tries = 0; tries < this.fortuna.length && !got; tries++) {
-        const f = this.fortuna[this.next++ % this.fortuna.length];
+      for (let tries = 0; tries < members.length && !got; tries++) {
+        const f = members[this.next++ % members.length];
         if (signal?.aborted) throw signal.reason;
         try {
           calls++;
@@ -128,11 +170,5 @@ export class Upstreams {
       at += size;
     }
     return { data: out, calls };
-  }
-
-  close(): void {
-    this.controller.close();
-    for (const f of this.fortuna) f.client.close();
-    for (const h of this.health) h.client.close();
   }
 }
