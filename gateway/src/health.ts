@@ -1,6 +1,7 @@
 // The documented health verdict (GET /api/v1/health) and the gRPC health
 // registry, both derived from the engine's view of its dependencies.
-// The database is the critical part: without it nothing can be served.
+// The database is the critical part: without it nothing can be served, and
+// while it cannot be written (a storage fault: disk full) nothing is.
 // A missing upstream only means its queue stops refilling, so the API still
 // answers from what is queued: degraded, not unhealthy.
 import { GatewayService } from "../../gen/lokey/v1/gateway_pb.js";
@@ -12,17 +13,15 @@ export type HealthVerdict = "healthy" | "degraded" | "unhealthy";
 export interface HealthReport {
   status: HealthVerdict;
   details: { api: boolean; controller: boolean; fortuna: boolean; database: boolean };
+  /** Why the database cannot be written; empty while it can. */
+  storageFault: string;
 }
 
 export function healthReport(h: EngineHealth): HealthReport {
-  const details = { api: true, controller: h.controller, fortuna: h.fortuna, database: h.database };
-  const status: HealthVerdict = !h.database ? "unhealthy" : h.controller && h.fortuna ? "healthy" : "degraded";
-  return { status, details };
-}
-
-/** RFC 3339 in UTC with seconds, like Go's time.RFC3339 ("2026-11-29T04:22:21Z"). */
-export function rfc3339(d: Date): string {
-  return d.toISOString().replace(/\.\d{3}Z$/, "Z");
+  const database = h.database && h.storageFault === undefined;
+  const details = { api: true, controller: h.controller, fortuna: h.fortuna, database };
+  const status: HealthVerdict = !database ? "unhealthy" : h.controller && h.fortuna ? "healthy" : "degraded";
+  return { status, details, storageFault: h.storageFault ?? "" };
 }
 
 /**
