@@ -10,8 +10,9 @@ if (mode === "full") {
     crypto.getRandomValues(b);
     return b;
   };
-  for (let i = 0; i < 1000; i += 100) await store.enqueue("trng", Array.from({ length: 100 }, () => item(32)));
-  for (let i = 0; i < 5000; i += 100) await store.enqueue("fortuna", Array.from({ length: 100 }, () => item(1024)));
+  // TRNG samples one a message, Fortuna items 64 a message, as the streams deliver them.
+  for (let i = 0; i < 1000; i++) await store.enqueue("trng", item(32), 32);
+  for (let i = 0; i < 5000; i += 64) await store.enqueue("fortuna", item(64 * 1024), 1024);
   // Read everything once without consuming, as a full scan by clients would.
   await store.take("trng", 1000 * 32, 0, { consume: false });
   await store.take("fortuna", 5000 * 1024, 0, { consume: false });

@@ -1,7 +1,8 @@
 // Gateway queue store: enqueue and dequeue throughput for the TRNG item size
 // (32 B samples) and the Fortuna item size (1 KiB, FORTUNA_ITEM_BYTES), each
-// beside raw RocksDB doing the least the same work needs, and the resident
-// memory of a process holding full default-size queues beside an idle one.
+// beside raw RocksDB doing the least the same work needs, the resident
+// memory of a process holding full default-size queues beside an idle one,
+// and the disk writes of an idle gateway with full queues beside issue 14's budget.
 // The store encrypts what it queues, as in the gateway (queue-cipher.ts: a key
 // in memory); the raw baselines store plaintext.
 import { spawnSync } from "node:child_process";
@@ -14,6 +15,7 @@ import { QueueStore } from "../gateway/src/engine/queue-store.js";
 import { QueueCipher, QUEUE_KEY_BYTES } from "../gateway/src/engine/queue-cipher.js";
 import { RESERVE_AHEAD_BYTES } from "../gateway/src/engine/reservation.js";
 import type { SourceName } from "../gateway/src/engine/types.js";
+import { gatewayWriteRate, IDLE_WRITE_BYTES_PER_S, startServices } from "../gateway/test/engine/service-processes.js";
 import { opsPerSecond, type BenchRow } from "./types.js";
 
 const MS = 700;
@@ -39,21 +41,24 @@ async function withDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
 async function sizeRows(source: SourceName, itemBytes: number, perBatch: number, takeItems: number): Promise<BenchRow[]> {
   const label = `${itemBytes} B items`;
   const pool = randomItems(256, itemBytes);
+  // Upstream messages of `n` items, as the feeders hand them to the store.
+  const poolBytes = Buffer.concat(pool);
+  const message = (at: number, n: number) => poolBytes.subarray(at * itemBytes, (at + n) * itemBytes);
   return withDir(async (dir) => {
     const store = await QueueStore.open(join(dir, "store"), { sizes: { trng: 10_000_000, fortuna: 10_000_000 }, consume: true });
     const raw = await Rocks.open(join(dir, "raw"));
     let i = 0;
     let r = 0;
     try {
-      // Enqueue: one batch (items + counters) per call, as the feeder's group commit does.
-      const enq = await opsPerSecond(() => store.enqueue(source, pool.slice((i = (i + perBatch) % 200), i + perBatch)), MS);
+      // Enqueue: one message of `perBatch` items, one batch (items + counters) per call, as a feeder does.
+      const enq = await opsPerSecond(async () => (await store.enqueue(source, message((i = (i + perBatch) % 200), perBatch), itemBytes)).written, MS);
       const rawPut = await opsPerSecond(() => {
         const ops = pool.slice((r = (r + perBatch) % 200), r + perBatch).map((v) => ({ type: "put" as const, key: Buffer.from(`k${i++}`.padStart(12, "0")), value: v }));
         return raw.batch(ops, false);
       }, MS);
       // Dequeue: a consuming take of `takeItems` items, deleted (and durably unservable) before it resolves.
       const deq = await opsPerSecond(async () => {
-        if ((await store.take(source, takeItems * itemBytes, 0, { consume: true })) === null) await store.enqueue(source, pool.slice(0, 200));
+        if ((await store.take(source, takeItems * itemBytes, 0, { consume: true })) === null) await store.enqueue(source, message(0, 200), itemBytes);
       }, MS);
       // Baseline: read the same number of keys in order and delete them in one batch,
       // synced as often as the store's reservation makes it sync (reservation.ts).
@@ -109,6 +114,18 @@ function childRss(mode: "idle" | "full", dir: string): number {
   return Number(m[1]) / MB;
 }
 
+/** Disk writes of an idle gateway with full queues (the three real services), beside issue 14's budget. */
+async function idleWriteRow(): Promise<BenchRow> {
+  const services = await startServices({ TRNG_QUEUE_SIZE: "100", FORTUNA_QUEUE_SIZE: "1000" });
+  try {
+    await services.until("both queues full", () => services.full(), 240_000);
+    const { bytes, seconds } = await gatewayWriteRate(services, 20_000);
+    return { name: "idle gateway disk writes, full queues (20 s)", value: bytes / seconds, unit: "B/s", baselineName: "issue 14 budget", baseline: IDLE_WRITE_BYTES_PER_S, target: 1, lowerIsBetter: true };
+  } finally {
+    await services.stop();
+  }
+}
+
 export default async function (): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
   rows.push(...(await sizeRows("trng", 32, 1, 1)));
@@ -116,5 +133,6 @@ export default async function (): Promise<BenchRow[]> {
   rows.push(...(await sizeRows("fortuna", 1024, 16, 64)));
   const [full, idle] = await withDir(async (dir) => [childRss("full", dir), childRss("idle", dir)]);
   rows.push({ name: "RSS with full queues (1000 x 32 B + 5000 x 1 KiB)", value: full, unit: "MB", baselineName: "idle node process", baseline: idle, lowerIsBetter: true });
+  rows.push(await idleWriteRow());
   return rows;
 }

@@ -5,7 +5,7 @@
 // the buffer fills and harvesting pauses (the chip idles); device faults are
 // retried with bounded back-off forever, and a device that answers again passes
 // start-up testing before its output is used, so the stream resumes by itself.
-import type { Logger } from "../../runtime/src/index.js";
+import { Backoff, type Logger } from "../../runtime/src/index.js";
 import { EntropySource } from "../../gen/lokey/controller/v1/controller_pb.js";
 import { realClock, type Clock } from "./atecc608a/clock.js";
 import { UNLOCKED_TEST_PATTERN } from "./atecc608a/protocol.js";
@@ -170,7 +170,7 @@ export class Harvester {
 
   private async run(): Promise<void> {
     const { log } = this.opts;
-    let backoff = this.opts.retryMinMs ?? 100;
+    const backoff = new Backoff({ minMs: this.opts.retryMinMs ?? 100, maxMs: this.opts.retryMaxMs ?? 2000 });
     while (this.running) {
       if (this.buffer.length >= this.bufferSize) {
         await this.source.pause();
@@ -187,8 +187,9 @@ export class Harvester {
         }
       } catch (err) {
         if (!this.running) break;
+        const wait = backoff.next();
         const message = err instanceof Error ? err.message : String(err);
-        if (this.deviceOk || message !== this.deviceError) log.warn("entropy source failed; retrying", { error: message, retryInMs: backoff });
+        if (this.deviceOk || message !== this.deviceError) log.warn("entropy source failed; retrying", { error: message, retryInMs: wait });
         this.deviceOk = false;
         this.deviceError = message;
         // Whatever the device said before it failed is not used, and once it answers again
@@ -196,11 +197,10 @@ export class Harvester {
         this.gate.restart("after the device recovered from a failure");
         this.emit();
         await this.source.pause();
-        await this.interruptibleSleep(backoff);
-        backoff = Math.min(backoff * 2, this.opts.retryMaxMs ?? 2000);
+        await this.interruptibleSleep(wait);
         continue;
       }
-      backoff = this.opts.retryMinMs ?? 100;
+      backoff.reset();
       if (!this.deviceOk) log.info("entropy source answers again; start-up testing before its output is used");
       this.deviceOk = true;
       const sample: Sample = { data: condition(raws), sequence: this.harvested, firstRead: this.rawReads - BigInt(raws.length) };

@@ -1,87 +1,53 @@
 // Keeps the queues filled from long-lived server streams, reconnecting with
-// backoff. TRNG: every sample is stored (the store drops the oldest when
-// full, keeping the freshest hardware data). Fortuna: while the queue is full
-// we stop reading, so HTTP/2 flow control stops Fortuna generating.
-import type { Logger } from "../../../runtime/src/index.js";
+// back-off. Each stream message goes to the store whole (queue-store.ts,
+// enqueue), which cuts it into items and stores it in one batch. While a
+// queue is full its feeds stop reading: once the receive window is full,
+// HTTP/2 flow control stops the upstream (the controller's harvest pauses,
+// Fortuna stops generating), so a full, idle gateway writes nothing to disk
+// (no idle wear); reading resumes when room() fires (gateway/README.md,
+// "Feeding the queues").
+import type { EntropySource } from "../../../gen/lokey/controller/v1/controller_pb.js";
+import { Backoff, type Logger } from "../../../runtime/src/index.js";
 import type { RetryPolicy } from "./config.js";
+import { TRNG_ITEM_BYTES } from "./disk-space.js";
 import { pause } from "./lock.js";
-import type { QueueStore } from "./queue-store.js";
+import type { Enqueued, QueueStore } from "./queue-store.js";
 import type { SourceName } from "./types.js";
-import { originOf, withCallSignal, type Link, type Upstreams } from "./upstreams.js";
+import { withCallSignal, type Link } from "./upstreams.js";
 
-/** Most TRNG samples held in memory while a write is in flight before we stop reading. */
-const MAX_PENDING_ITEMS = 4096;
 /**
  * Fortuna stream message size we ask for, whatever the item size: per-message
  * costs dominate small messages (1 KiB messages moved ~1 MB/s on loopback,
- * 64 KiB ones ~20x more), so messages are cut into items here instead.
+ * 64 KiB ones ~20x more), so a message carries many items.
  */
 export const FORTUNA_STREAM_CHUNK_BYTES = 65536;
 
-/**
- * Group commit: items arriving while a write is in flight go into the next
- * batch, so a fast stream costs one RocksDB write per batch, not per item.
- */
-class Batcher {
-  private pending: Uint8Array[] = [];
-  private inFlight = 0;
-  private polls = 0;
-  private writing: Promise<void> | undefined;
+/** One controller as its TRNG feed uses it (controllers.ts, ControllerMember). */
+export interface TrngUpstream {
+  readonly link: Link;
+  readonly client: {
+    getInfo(req: object, opts: { signal?: AbortSignal }): Promise<{ source: EntropySource; serialNumber?: string }>;
+    streamSamples(req: object, opts: { signal: AbortSignal }): AsyncIterable<{ data: Uint8Array; source: EntropySource }>;
+  };
+  /** Takes what GetInfo and each sample say about the chip. */
+  described(info: { source: EntropySource; serialNumber?: string }): void;
+  /** Samples of its stream handed to the TRNG queue. */
+  delivered: bigint;
+}
 
-  constructor(
-    private readonly store: QueueStore,
-    private readonly source: SourceName,
-    private readonly log: Logger,
-  ) {}
-
-  /** Items received but not yet counted by the store. */
-  get size(): number {
-    return this.pending.length + this.inFlight;
-  }
-
-  push(items: Uint8Array[], polls = 1): void {
-    for (const item of items) this.pending.push(item);
-    this.polls += polls;
-    // Nothing to write (a feeder whose room another filled): starting a drain
-    // now would end synchronously and leave `writing` set to a settled
-    // promise for good, which flushed() would spin on.
-    if (this.pending.length > 0) this.writing ??= this.drain();
-  }
-
-  /** Resolves when everything pushed so far is written. */
-  async flushed(): Promise<void> {
-    while (this.writing) await this.writing;
-  }
-
-  private async drain(): Promise<void> {
-    try {
-      while (this.pending.length > 0) {
-        const items = this.pending;
-        const polls = this.polls;
-        this.pending = [];
-        this.polls = 0;
-        this.inFlight = items.length;
-        try {
-          await this.store.enqueue(this.source, items, polls);
-        } catch (err) {
-          this.log.error("storing received items failed; they are lost", { source: this.source, items: items.length, error: err });
-        } finally {
-          this.inFlight = 0;
-        }
-      }
-    } finally {
-      this.writing = undefined;
-    }
-  }
+/** One Fortuna instance as its feed uses it (upstreams.ts, FortunaMember). */
+export interface FortunaUpstream {
+  readonly link: Link;
+  readonly client: { streamRandom(req: { chunkSize: number }, opts: { signal: AbortSignal }): AsyncIterable<{ data: Uint8Array }> };
 }
 
 interface Progress {
   delivered: boolean;
 }
 
-/** Runs `connect` until `signal` aborts, waiting with exponential backoff between attempts that delivered nothing. */
+/** Runs `connect` until `signal` aborts, waiting with exponential back-off between attempts that delivered nothing. */
 async function reconnecting(link: Link, retry: RetryPolicy, signal: AbortSignal, log: Logger, connect: (p: Progress) => Promise<void>): Promise<void> {
-  let wait = retry.minMs;
+  const backoff = new Backoff(retry);
   while (!signal.aborted) {
     const progress: Progress = { delivered: false };
     try {
@@ -93,82 +59,89 @@ async function reconnecting(link: Link, retry: RetryPolicy, signal: AbortSignal,
       log.warn("upstream stream failed", { address: link.address, error: err });
     }
     link.streaming = false;
-    if (progress.delivered) wait = retry.minMs;
-    await pause(wait, signal, link.wake);
-    wait = Math.min(wait * 2, retry.maxMs);
+    if (progress.delivered) backoff.reset();
+    await pause(backoff.next(), signal, link.wake);
   }
   link.streaming = false;
 }
 
-export function feedTrng(store: QueueStore, up: Upstreams, retry: RetryPolicy, signal: AbortSignal, log: Logger): Promise<void> {
-  const link = up.controllerLink;
-  const batcher = new Batcher(store, "trng", log);
+/** Resolves once `source`'s queue has room; not reading meanwhile is what pushes back on the upstream. */
+async function untilRoom(store: QueueStore, source: SourceName, signal: AbortSignal): Promise<void> {
+  // No await between the look and the wait: a room() fire can't slip between.
+  while (store.isFull(source)) await store.room(source).wait(signal);
+}
+
+/**
+ * Hands one message (or its rest) to the store, not waiting for its write:
+ * the next message can share it (group-commit.ts). A failure loses the
+ * message, logged; the stream goes on.
+ */
+async function store(into: QueueStore, source: SourceName, data: Uint8Array, itemBytes: number, polls: number, log: Logger, signal: AbortSignal): Promise<Enqueued | undefined> {
+  // During a storage fault the engine reports it once; the feed stops reading until it is over.
+  const fault = into.storage.fault;
+  const lost = (err: unknown) => {
+    if (fault.reason === undefined) log.error("storing a received message failed; it is lost", { source, bytes: data.length, error: err });
+  };
+  try {
+    const got = await into.enqueue(source, data, itemBytes, polls);
+    got.written.catch(lost);
+    return got;
+  } catch (err) {
+    if (!(await fault.waitOut(err, signal))) lost(err);
+    return undefined;
+  }
+}
+
+/**
+ * One controller's samples into the TRNG queue. A message arriving at a full
+ * queue (from the flow-control window, or a queue just shrunk) pushes the
+ * oldest sample out (source-queue.ts, OVERFLOW); then the feed waits for room.
+ */
+export function feedTrng(into: QueueStore, controller: TrngUpstream, retry: RetryPolicy, signal: AbortSignal, log: Logger): Promise<void> {
+  const { link, client } = controller;
   return reconnecting(link, retry, signal, log, async (progress) => {
-    try {
-      const info = await withCallSignal(signal, (s) => up.controller.getInfo({}, { signal: s }));
-      up.trngOrigin = originOf(info.source);
+    controller.described(await withCallSignal(signal, (s) => client.getInfo({}, { signal: s })));
+    link.up();
+    for await (const msg of client.streamSamples({}, { signal })) {
+      progress.delivered = link.streaming = true;
       link.up();
-      for await (const msg of up.controller.streamSamples({}, { signal })) {
-        progress.delivered = link.streaming = true;
-        link.up();
-        up.trngOrigin = originOf(msg.source);
-        batcher.push([msg.data]);
-        if (batcher.size >= MAX_PENDING_ITEMS) await batcher.flushed();
-      }
-    } finally {
-      await batcher.flushed();
+      controller.described(msg);
+      if (await store(into, "trng", msg.data, TRNG_ITEM_BYTES, 1, log, signal)) controller.delivered++;
+      await untilRoom(into, "trng", signal);
     }
   });
 }
 
+/**
+ * One Fortuna instance's stream into the Fortuna queue. The store takes only
+ * what fits, so a message of many items never pushes queued ones out; its
+ * rest waits here for room (counted as one poll), and the next message is
+ * not read before there is room again.
+ */
 export function feedFortuna(
-  store: QueueStore,
-  f: Upstreams["fortuna"][number],
+  into: QueueStore,
+  fortuna: FortunaUpstream,
   itemBytes: number,
   retry: RetryPolicy,
   signal: AbortSignal,
   log: Logger,
 ): Promise<void> {
-  const batcher = new Batcher(store, "fortuna", log);
-  const room = store.room("fortuna");
-  // Counts what is still being written too, or we would overfill.
-  const hasRoom = () => store.counters("fortuna").items + BigInt(batcher.size) < BigInt(store.queueSizes().fortuna);
-  const waitForRoom = async () => {
-    while (!hasRoom()) {
-      const w = room.waiter(signal);
-      await batcher.flushed();
-      if (hasRoom()) {
-        w.cancel();
-        return;
-      }
-      await w.fired;
-    }
-  };
+  const { link, client } = fortuna;
   // Whole items per message; with items larger than the chunk, one item per message.
   const chunkSize = itemBytes * Math.max(1, Math.floor(FORTUNA_STREAM_CHUNK_BYTES / itemBytes));
-  return reconnecting(f.link, retry, signal, log, async (progress) => {
-    try {
-      await waitForRoom();
-      for await (const msg of f.client.streamRandom({ chunkSize }, { signal })) {
-        progress.delivered = f.link.streaming = true;
-        f.link.up();
-        // Store only what fits, so a message of many items never pushes out
-        // queued ones; the rest waits here for room (counted as one poll).
-        let at = 0;
-        let polls = 1;
-        while (at < msg.data.length) {
-          await waitForRoom();
-          const room = Number(BigInt(store.queueSizes().fortuna) - store.counters("fortuna").items) - batcher.size;
-          const items: Uint8Array[] = [];
-          for (; at < msg.data.length && items.length < room; at += itemBytes) items.push(msg.data.subarray(at, at + itemBytes));
-          batcher.push(items, polls);
-          polls = 0;
-        }
-        // Not pulling the next message is the flow control.
-        await waitForRoom();
+  return reconnecting(link, retry, signal, log, async (progress) => {
+    await untilRoom(into, "fortuna", signal);
+    for await (const msg of client.streamRandom({ chunkSize }, { signal })) {
+      progress.delivered = link.streaming = true;
+      link.up();
+      let rest = msg.data;
+      for (let polls = 1; rest.length > 0; polls = 0) {
+        await untilRoom(into, "fortuna", signal);
+        const got = await store(into, "fortuna", rest, itemBytes, polls, log, signal);
+        if (!got) break;
+        rest = rest.subarray(got.taken);
       }
-    } finally {
-      await batcher.flushed();
+      await untilRoom(into, "fortuna", signal);
     }
   });
 }

@@ -141,9 +141,10 @@ export class HeadWindow {
     }
   }
 
-  /** Removes the `n` oldest items (all in the window), adding the writes to `ops`. */
-  dropFront(n: number, ops: BatchOp[]): void {
+  /** Removes the `n` oldest items (all in the window), adding the writes to `ops`; returns their bytes. */
+  dropFront(n: number, ops: BatchOp[]): number {
     let left = n;
+    let bytes = 0;
     while (left > 0) {
       const seg = this.win[this.at];
       const k = Math.min(left, seg.count);
@@ -159,9 +160,11 @@ export class HeadWindow {
       seg.data.fill(0, 0, gone);
       this.winBytes -= gone;
       this.winItems -= k;
+      bytes += gone;
       left -= k;
     }
     this.compact();
+    return bytes;
   }
 
   /**

@@ -13,7 +13,8 @@
 //   cfg/consume                 one byte, 1 = delete on read
 //   cfg/queue_key_check         16 bytes derived from the queue key: which key the segments are
 //                               encrypted under (queue-key.ts)
-//   u/<source>/<u64 be hour>    usage per hour bucket: u64 be requests, u64 be bytes served
+//   cfg/mark_generation         u64 be, the last write the served mark recorded (served-mark.ts)
+//   u/<source>/<u64 be hour>    (older versions: usage per hour, never read; dropped at open, compaction.ts)
 import type { SourceName } from "./types.js";
 
 export const COUNTERS = ["next_id", "items", "polling", "dropped", "consumed", "total_generated", "reserved"] as const;
@@ -76,7 +77,5 @@ export const queueSizeKey = (source: SourceName): Buffer => Buffer.from(`cfg/que
 export const consumeKey = Buffer.from("cfg/consume");
 export const queueKeyCheckKey = Buffer.from("cfg/queue_key_check");
 
-export const usageKey = (source: SourceName, hour: bigint): Buffer => Buffer.concat([Buffer.from(`u/${source}/`), u64(hour)]);
-export const hourOf = (key: Buffer): bigint => readU64(key, key.length - 8);
-export const usageStart = (source: SourceName): Buffer => Buffer.from(`u/${source}/`);
-export const usageEnd = (source: SourceName): Buffer => Buffer.from(`u/${source}0`);
+/** The range older versions kept usage per hour in: [start, end). */
+export const retiredUsageRange = { start: Buffer.from("u/"), end: Buffer.from("u0") };

@@ -1,12 +1,11 @@
 // What the queue store keeps besides the items themselves, as stored under
 // the layout of keys.ts: the per-source counters, where each queue starts,
-// the current usage bucket, and the queue-size and consume settings.
+// and the queue-size and consume settings.
 import type { BatchOp, Rocks } from "./rocks.js";
 import {
   COUNTERS, consumeKey, counterKey, countersEnd, countersStart, itemPrefix, itemsEnd, parseSegmentKey,
   queueSizeKey, readU64, u64, type CounterName,
 } from "./keys.js";
-import { lastUsageBucket, type UsageHour } from "./usage.js";
 import type { QueueSizes, SourceName } from "./types.js";
 
 export const SOURCES: readonly SourceName[] = ["trng", "fortuna"];
@@ -16,14 +15,13 @@ export type SourceCounters = Record<CounterName, bigint>;
 export interface Persisted {
   counters: Record<SourceName, SourceCounters>;
   heads: Record<SourceName, bigint>;
-  usage: Partial<Record<SourceName, UsageHour>>;
 }
 
 export function zeroCounters(): SourceCounters {
   return { next_id: 0n, items: 0n, polling: 0n, dropped: 0n, consumed: 0n, total_generated: 0n, reserved: 0n };
 }
 
-/** Counters, head positions (one seek each, no full scan) and current usage buckets as stored. */
+/** Counters and head positions (one seek each, no full scan) as stored. */
 export async function readPersisted(db: Rocks): Promise<Persisted> {
   const counters = { trng: zeroCounters(), fortuna: zeroCounters() };
   await db.scan({ gte: countersStart, lt: countersEnd }, (k, v) => {
@@ -32,7 +30,6 @@ export async function readPersisted(db: Rocks): Promise<Persisted> {
     if (c && (COUNTERS as readonly string[]).includes(name) && v.length === 8) c[name as CounterName] = readU64(v);
   });
   const heads = { trng: 0n, fortuna: 0n };
-  const usage: Persisted["usage"] = {};
   for (const s of SOURCES) {
     const [first] = await db.range({ gte: itemPrefix(s), lt: itemsEnd(s), limit: 1 });
     const [last] = await db.range({ gte: itemPrefix(s), lt: itemsEnd(s), limit: 1, reverse: true });
@@ -43,10 +40,8 @@ export async function readPersisted(db: Rocks): Promise<Persisted> {
     }
     if (!first) c.items = 0n;
     heads[s] = first ? parseSegmentKey(first[0]).first : c.next_id;
-    const u = await lastUsageBucket(db, s);
-    if (u) usage[s] = u;
   }
-  return { counters, heads, usage };
+  return { counters, heads };
 }
 
 /** Puts for the counters of `now` that differ from `persisted`. */

@@ -1,7 +1,7 @@
 // One FIFO of raw random bytes per source on RocksDB, with the seed
-// document's counters, the queue-size and consume configuration, and usage
-// per hour. Every change to items and their counters is ONE atomic batch, so
-// a crash at any point leaves queues and counters agreeing.
+// document's counters and the queue-size and consume configuration. Every
+// change to items and their counters is ONE atomic batch, so a crash at any
+// point leaves queues and counters agreeing.
 //
 // Counting (all in items, like the original design's status, docs/reference/original-design.md):
 //   total_generated = items ever received (stored or dropped on arrival)
@@ -9,50 +9,60 @@
 //   consumed        = items removed because their last byte was served
 //   dropped         = items removed (or never stored) for lack of room, or
 //                     left below the reservation by an unclean stop
+//   polling         = upstream messages and direct pulls, committed with
+//                     what they brought
 // so total_generated = current + consumed + dropped at every commit.
 // A partly served item stays (rewritten to its unserved bytes) and counts
 // as current until its last byte is served.
 //
 // Speed: the head of each queue is mirrored in memory (head-window.ts), so a
 // take decides what it serves synchronously, without reading the database,
-// and concurrent takes get disjoint bytes by construction. What a mutation
-// changes is written through a group commit. A consuming take's bytes leave
-// the window at once, and stay unservable across a crash, a power loss or a
-// failed write because they lie below a synced reservation (reservation.ts):
-// a take waits for the disk only when it gets past the reservation on disk,
-// which a steady stream of takes raises before it is reached.
+// and concurrent takes get disjoint bytes by construction. A consuming take's
+// bytes leave the window at once, and stay unservable across a crash, a power
+// loss or a failed write because they lie below a synced reservation
+// (reservation.ts): a take waits for the disk only when it gets past the
+// reservation on disk, which a steady stream of takes raises before it is reached.
 //
-// This module orchestrates: it waits for the window to cover a mutation,
-// commits, and recovers after a failed write. Each source's state and its
-// mutations are in source-queue.ts; the stored layout in keys.ts, segments.ts
-// and persisted-state.ts, usage buckets in usage.ts; queued bytes are stored
-// encrypted (queue-cipher.ts) under a key checked at open (store-open.ts).
-import type { Rocks, BatchOp } from "./rocks.js";
-import { GroupCommit } from "./group-commit.js";
+// This module is the store's interface. When mutations run, their commits and
+// recovery after a failed write are in store-gate.ts; each source's state and
+// its mutations in source-queue.ts; the stored layout in keys.ts, segments.ts
+// and persisted-state.ts; compaction of what was removed in compaction.ts;
+// queued bytes are stored encrypted (queue-cipher.ts) under a key checked at
+// open (store-open.ts).
+import type { BatchOp } from "./rocks.js";
+import { COMPACT_AFTER_BYTES, dropRetiredUsage } from "./compaction.js";
 import type { Pulse } from "./lock.js";
-import { readUsage, type UsageBucket } from "./usage.js";
 import { SOURCES, consumeOp, queueSizeOp, type SourceCounters } from "./persisted-state.js";
 import { itemPrefix, itemsEnd, parseSegmentKey } from "./keys.js";
 import { concat, itemsOf } from "./segments.js";
 import type { QueueCipher } from "./queue-cipher.js";
-import { syncs, waits, type Durability } from "./reservation.js";
-import { openDatabase, recoveredState, type AtRest, type Opened, type OpenOptions } from "./store-open.js";
-import { SourceQueue } from "./source-queue.js";
+import { openDatabase, type AtRest, type Opened, type OpenOptions, type Storage } from "./store-open.js";
+import { OVERFLOW, type Appended, type SourceQueue } from "./source-queue.js";
+import { DEFER_MS, StoreGate } from "./store-gate.js";
 import type { QueueSizes, SourceName } from "./types.js";
 
 export { SOURCES, type SourceCounters } from "./persisted-state.js";
 export { WINDOW_BYTES } from "./head-window.js";
-export type { UsageBucket } from "./usage.js";
-export type { AtRest, OpenOptions } from "./store-open.js";
+export type { AtRest, OpenOptions, Storage } from "./store-open.js";
+export { OVERFLOW, type Appended, type Overflow } from "./source-queue.js";
 
-/**
- * Longest wait for company of the writes of a take nobody waits for
- * (group-commit.ts, defer): at a few hundred takes a second, several takes'
- * deletes then share one batch. They wait safely: what a covered take deletes
- * lies below the reservation on disk, so a crash before they land loses
- * nothing served.
- */
-export const DEFER_MS = 2;
+export interface StoreOptions extends OpenOptions {
+  /** Bytes leaving a queue between compactions of what lies below its head (compaction.ts). */
+  compactAfterBytes?: number;
+}
+
+/** What an enqueue did with a message (Appended), and its write. */
+export interface Enqueued extends Appended {
+  /**
+   * Settles once the batch holding the message is on disk; rejects if that
+   * write failed (the store then rebuilds its state from the disk, without
+   * the message). Takers may have the message before: see enqueue.
+   */
+  written: Promise<void>;
+}
+
+/** Fresh bytes straight from the upstream, and how many calls it took (counted as polls). */
+export type Fill = (n: number) => Promise<{ data: Uint8Array; calls: number }>;
 
 export interface TakeOptions {
   /** Delete served bytes (durably) before resolving. */
@@ -62,43 +72,47 @@ export interface TakeOptions {
    * throws (then nothing is consumed). Called without blocking other callers;
    * may be called again if others drained the queue meanwhile.
    */
-  fill?: (n: number) => Promise<Uint8Array>;
+  fill?: Fill;
 }
 
 export class QueueStore {
-  private readonly db: Rocks;
   private sizes: QueueSizes;
   private consume: boolean;
   private readonly cipher: QueueCipher;
   /** Whether the key outlives this store (OpenOptions.key), and what opening dropped. */
   readonly atRest: AtRest;
+  private readonly gate: StoreGate;
   private readonly state: Record<SourceName, SourceQueue>;
-  private readonly commits: GroupCommit;
-  private needsReload = false;
-  private recovering: Promise<void> | undefined;
 
-  private constructor(o: Opened, deferMs: number) {
-    this.db = o.db;
+  private constructor(
+    private readonly o: Opened,
+    opts: StoreOptions,
+  ) {
     this.sizes = o.sizes;
     this.consume = o.consume;
     this.cipher = o.cipher;
     this.atRest = o.atRest;
-    const flushed = () => this.commits.flushed();
-    const queue = (s: SourceName) => new SourceQueue(o.db, s, o.state, flushed, o.cipher);
-    this.state = { trng: queue("trng"), fortuna: queue("fortuna") };
-    this.commits = new GroupCommit(o.db, () => this.cut(), () => this.writeFailed(), deferMs);
+    this.gate = new StoreGate(o, opts.deferMs ?? DEFER_MS, opts.compactAfterBytes ?? COMPACT_AFTER_BYTES);
+    this.state = this.gate.state;
   }
 
   /**
    * Opens (creating) the store; `defaults` apply only where nothing is
    * persisted yet. Items written under another key are dropped (store-open.ts).
    */
-  static async open(path: string, defaults: { sizes: QueueSizes; consume: boolean }, opts: OpenOptions = {}): Promise<QueueStore> {
-    return new QueueStore(await openDatabase(path, defaults, opts.key), opts.deferMs ?? DEFER_MS);
+  static async open(path: string, defaults: { sizes: QueueSizes; consume: boolean }, opts: StoreOptions = {}): Promise<QueueStore> {
+    const o = await openDatabase(path, defaults, opts);
+    await dropRetiredUsage(o.db);
+    return new QueueStore(o, opts);
   }
 
   get path(): string {
-    return this.db.path;
+    return this.o.db.path;
+  }
+
+  /** The database's disk: a storage fault in progress, what the served mark found (store-open.ts). */
+  get storage(): Storage {
+    return this.o.storage;
   }
 
   counters(source: SourceName): SourceCounters {
@@ -128,41 +142,26 @@ export class QueueStore {
   }
 
   /**
-   * Appends items; when the queue would overflow, the oldest items are
-   * dropped (counted) in the same batch. `polls` counts upstream fetches.
-   * The items' buffers are handed over: the queue's head is served from
-   * them, and they are zeroed once served or dropped.
+   * Stores one upstream message of items of `itemBytes` bytes (the last may be
+   * shorter) as its source's OVERFLOW (source-queue.ts) says, and counts
+   * `polls` upstream messages, all in one batch. Resolves once the message is in the queue,
+   * before that batch is written (Enqueued.written): takers may have it at
+   * once, and the group commit lets the next message share the write. What
+   * it took is the queue's; a "fill" queue that is full takes nothing.
    */
-  async enqueue(source: SourceName, items: Uint8Array[], polls = items.length): Promise<{ dropped: number }> {
+  async enqueue(source: SourceName, message: Uint8Array, itemBytes: number, polls = 1): Promise<Enqueued> {
+    if (!Number.isSafeInteger(itemBytes) || itemBytes < 1) throw new RangeError(`itemBytes must be a positive integer, got ${itemBytes}`);
     const st = this.state[source];
-    for (;;) {
-      const wait = this.blockedBy(st, 0, st.overflow(items.length, this.sizes[source]));
-      if (wait) {
-        await wait;
-        continue;
-      }
-      // From here to commit: synchronous, so nobody sees a half-made change.
+    const overflow = OVERFLOW[source];
+    return this.gate.run(st, () => [0, st.plan(message, itemBytes, this.sizes[source], overflow).pushOut], () => {
       const ops: BatchOp[] = [];
-      const dropped = st.append(items, polls, this.sizes[source], ops);
-      const written = this.commits.commit(ops, false);
-      if (items.length > 0) st.added.fire();
-      await written;
-      return { dropped };
-    }
-  }
-
-  /** Counts upstream fetches that stored nothing (direct pulls for a shortfall). */
-  async addPolls(source: SourceName, polls: number): Promise<void> {
-    const st = this.state[source];
-    for (;;) {
-      const wait = this.blockedBy(st, 0, 0);
-      if (wait) {
-        await wait;
-        continue;
-      }
-      st.counters.polling += BigInt(polls);
-      return this.commits.commit([], false);
-    }
+      const appended = st.append(message, itemBytes, polls, this.sizes[source], overflow, ops);
+      if (appended.taken > 0) st.added.fire();
+      const written = this.gate.commit(ops, false);
+      // Handled here so a caller that never looks is no unhandled rejection; one that awaits it still sees it.
+      written.catch(() => undefined);
+      return { ...appended, written };
+    });
   }
 
   /**
@@ -170,66 +169,64 @@ export class QueueStore {
    * `bytes` bytes (completed by `fill` when the queue is short), or null with
    * nothing changed. Consume: served bytes are deleted, and durably
    * unservable, before this resolves; skipped bytes and the unserved rest of
-   * a partly served item stay.
+   * a partly served item stay. Fill's calls are counted in the take's batch.
    */
   async take(source: SourceName, bytes: number, offset: number, opts: TakeOptions): Promise<Uint8Array | null> {
     const st = this.state[source];
     const want = offset + bytes;
     let extra: Uint8Array | undefined;
+    let polls = 0;
     for (;;) {
-      const wait = this.blockedBy(st, want, 0);
-      if (wait) {
-        await wait;
-        continue;
+      const step = await this.gate.run(st, () => [want, 0], () => {
+        const fromQueue = Math.max(0, Math.min(st.window.bytes, want) - offset);
+        const short = bytes - fromQueue - (extra?.length ?? 0);
+        if (short > 0) return short;
+        const out = new Uint8Array(bytes);
+        // The window serves `fromQueue` bytes exactly; `fill` completes the rest.
+        if (extra && fromQueue < bytes) out.set(extra.subarray(0, bytes - fromQueue), fromQueue);
+        st.counters.polling += BigInt(polls);
+        return { out, written: this.serve(st, offset, fromQueue, opts.consume, out) };
+      });
+      if (typeof step !== "number") {
+        await step.written;
+        return step.out;
       }
-      const fromQueue = Math.max(0, Math.min(st.window.bytes, want) - offset);
-      const short = bytes - fromQueue - (extra?.length ?? 0);
-      if (short > 0) {
-        // The queue can't cover it: pull the rest without holding anyone up,
-        // then look again (others may have taken or added meanwhile).
-        if (!opts.fill) return null;
-        let more: Uint8Array;
-        try {
-          more = await opts.fill(short);
-        } catch {
-          return null;
-        }
-        extra = extra ? concat([extra, more], extra.length + more.length) : more;
-        continue;
+      // The queue can't cover it: pull the rest without holding anyone up,
+      // then look again (others may have taken or added meanwhile).
+      if (!opts.fill) return null;
+      try {
+        const more = await opts.fill(step);
+        polls += more.calls;
+        extra = extra ? concat([extra, more.data], extra.length + more.data.length) : more.data;
+      } catch {
+        await this.countPolls(st, polls);
+        return null;
       }
-      const out = new Uint8Array(bytes);
-      const ops: BatchOp[] = [];
-      const durability = st.serve(offset, fromQueue, opts.consume, out, ops);
-      // The window served `fromQueue` bytes exactly; `fill` completes the rest.
-      if (extra && fromQueue < bytes) out.set(extra.subarray(0, bytes - fromQueue), fromQueue);
-      st.countRequest(bytes);
-      const written = this.commitTake(ops, durability);
-      if (opts.consume) st.room.fire();
-      await written;
-      return out;
     }
   }
 
-  /** Between 0 and `maxBytes` bytes from the head, always consumed (durably). */
-  async takeSome(source: SourceName, maxBytes: number): Promise<Uint8Array> {
+  /**
+   * Between 0 and `maxBytes` bytes from the head, always consumed (durably).
+   * With `fill`, an empty queue is answered from it instead (up to `maxBytes`,
+   * its calls counted with the next batch); a failing fill answers nothing.
+   */
+  async takeSome(source: SourceName, maxBytes: number, fill?: Fill): Promise<Uint8Array> {
     const st = this.state[source];
-    for (;;) {
-      const wait = this.blockedBy(st, maxBytes, 0);
-      if (wait) {
-        await wait;
-        continue;
-      }
+    const step = await this.gate.run(st, () => [maxBytes, 0], () => {
       const n = Math.min(maxBytes, st.window.bytes);
-      if (n === 0) return new Uint8Array(0);
+      if (n === 0) return undefined;
       const out = new Uint8Array(n);
-      const ops: BatchOp[] = [];
-      const durability = st.serve(0, n, true, out, ops);
-      st.countRequest(n);
-      const written = this.commitTake(ops, durability);
-      st.room.fire();
-      await written;
-      return out;
+      return { out, written: this.serve(st, 0, n, true, out) };
+    });
+    if (step) {
+      await step.written;
+      return step.out;
     }
+    if (!fill) return new Uint8Array(0);
+    const got = await fill(maxBytes).catch(() => undefined);
+    if (!got) return new Uint8Array(0);
+    await this.countPolls(st, got.calls);
+    return got.data;
   }
 
   /** Applies at once: shrinking drops the oldest items (counted); persisted with the drop. */
@@ -241,109 +238,55 @@ export class QueueStore {
       const n = sizes[s];
       if (n === undefined) continue;
       const st = this.state[s];
-      for (;;) {
-        const excess = Math.max(0, Number(st.counters.items) - n);
-        const wait = this.blockedBy(st, 0, excess);
-        if (wait) {
-          await wait;
-          continue;
-        }
+      const excess = () => Math.max(0, Number(st.counters.items) - n);
+      const written = await this.gate.run(st, () => [0, excess()], () => {
         const ops: BatchOp[] = [queueSizeOp(s, n)];
-        st.dropOldest(excess, ops);
+        st.dropOldest(excess(), ops);
         this.sizes = { ...this.sizes, [s]: n };
-        const written = this.commits.commit(ops, true);
         st.room.fire();
-        await written;
-        break;
-      }
+        return this.gate.commit(ops, true);
+      });
+      await written;
     }
     return this.queueSizes();
   }
 
   async setConsumeMode(consume: boolean): Promise<boolean> {
-    await this.commits.commit([consumeOp(consume)], true);
+    await this.gate.commit([consumeOp(consume)], true);
     this.consume = consume;
     return consume;
   }
 
-  /** Usage per hour bucket, oldest first. */
-  async usage(source: SourceName): Promise<UsageBucket[]> {
-    await this.commits.flushed();
-    return readUsage(this.db, source);
-  }
-
   /** Every item of a source in order, decrypted (tests and tools; a full scan). */
   async items(source: SourceName): Promise<{ id: bigint; data: Buffer }[]> {
-    await this.commits.flushed();
-    const rows = await this.db.range({ gte: itemPrefix(source), lt: itemsEnd(source) });
+    await this.gate.flushed();
+    const rows = await this.o.db.range({ gte: itemPrefix(source), lt: itemsEnd(source) });
     return rows.flatMap(([k, v]) => itemsOf({ ...parseSegmentKey(k), data: this.cipher.open(v) }));
   }
 
-  async close(): Promise<void> {
-    // Let in-flight loads and writes finish first.
-    await Promise.all(SOURCES.map((s) => this.state[s].window.idle()));
-    await this.commits.flushed().catch(() => undefined);
-    // Everything from each head on is unserved now: give the reservations back.
-    if (!this.needsReload) {
-      for (const s of SOURCES) this.state[s].release();
-      await this.commits.commit([], true).catch(() => undefined);
-    }
-    await this.db.close();
-    for (const s of SOURCES) this.state[s].window.clear();
+  /** Resolves once everything queued for writing is written and no compaction is running (tests and tools). */
+  settled(): Promise<void> {
+    return this.gate.settled();
   }
 
-  /**
-   * Undefined when the caller may mutate now, synchronously: nothing is
-   * being recovered, and the window holds the first `bytes` bytes and
-   * `items` items of the queue (or all of it). Otherwise a promise to await
-   * (it does the loading) before looking again.
-   */
-  private blockedBy(st: SourceQueue, bytes: number, items: number): Promise<void> | undefined {
-    if (this.recovering) return this.recovering;
-    if (this.needsReload) {
-      this.recovering = this.reload().finally(() => (this.recovering = undefined));
-      return this.recovering;
-    }
-    if (st.window.covers(bytes, items)) return undefined;
-    return st.window.load(bytes, items);
+  close(): Promise<void> {
+    return this.gate.close();
   }
 
-  /**
-   * Commits a take's writes and waits as long as its Durability asks; a take
-   * the reservation on disk covers does not wait, and its writes are deferred
-   * to share a batch (a failure of their write is handled like any other:
-   * writeFailed, then a reload that drops what the reservation covers).
-   */
-  private commitTake(ops: BatchOp[], durability: Durability | undefined): Promise<void> | undefined {
-    if (waits(durability)) return this.commits.commit(ops, syncs(durability));
-    // Nobody waits: a synced raise is started now, anything else may share a later batch.
-    const written = syncs(durability) ? this.commits.commit(ops, true) : this.commits.defer(ops);
-    written.catch(() => undefined);
-    return undefined;
-  }
-
-  /** Group commit: the counters and usage as of the moment a batch is cut go into it. */
-  private cut(): { ops: BatchOp[]; done: () => void } {
+  /** Copies window bytes [offset, offset + n) into `out`, consuming them with `consume`, and commits the take (store-gate.ts, commitTake). */
+  private serve(st: SourceQueue, offset: number, n: number, consume: boolean, out: Uint8Array): Promise<void> | undefined {
     const ops: BatchOp[] = [];
-    const after = SOURCES.map((s) => this.state[s].cut(ops));
-    return { ops, done: () => after.forEach((f) => f()) };
+    const written = this.gate.commitTake(ops, st.serve(offset, n, consume, out, ops));
+    if (consume) st.room.fire();
+    return written;
   }
 
-  /**
-   * A write failed: memory is ahead of the database. Mutations queued since
-   * were computed on top of it, so they fail too; the next mutation first
-   * reloads the state from what the database holds.
-   */
-  private writeFailed(): void {
-    for (const s of SOURCES) this.state[s].window.invalidate();
-    this.needsReload = true;
-    this.commits.abandon(new Error("an earlier database write failed; retry"));
-  }
-
-  private async reload(): Promise<void> {
-    // Takes answered before their deletes failed: what they served lies below the reservation.
-    const p = await recoveredState(this.db, this.cipher);
-    for (const s of SOURCES) this.state[s].reset(p);
-    this.needsReload = false;
+  /** Counts upstream calls that brought nothing to the queue; they are written with the next batch, not one of their own. */
+  private countPolls(st: SourceQueue, polls: number): Promise<void> {
+    if (polls === 0) return Promise.resolve();
+    return this.gate.run(st, () => [0, 0], () => {
+      st.counters.polling += BigInt(polls);
+      this.gate.defer([]);
+    });
   }
 }

@@ -66,40 +66,24 @@ export function cutSegment(s: Segment, a: number, b: number): { pieces: Segment[
 }
 
 /**
- * Groups items as they arrived into segments of equal-sized items, at most
- * SEGMENT_BYTES each (one item at least). Items cut back to back from one
- * buffer (a stream message) become a view of it; a segment does not reach
- * across into another such run, which would cost a copy of both, so a batch
- * that starts inside one message still stores every byte without a copy.
- * Items that arrived one per buffer (TRNG samples) are copied together.
+ * The items of one upstream message as segments that view it (no copy):
+ * `itemBytes` each, at most SEGMENT_BYTES a segment (one item at least), and
+ * a last item shorter than the others, if the message ends in one, on its
+ * own (a segment's items are all `itemBytes` long but its first).
  */
-export function packSegments(firstId: bigint, items: readonly Uint8Array[]): Segment[] {
+export function segmentsOf(firstId: bigint, message: Uint8Array, itemBytes: number): Segment[] {
+  const data = Buffer.from(message.buffer, message.byteOffset, message.byteLength);
+  const whole = Math.floor(data.length / itemBytes);
+  const perSegment = Math.max(1, Math.floor(SEGMENT_BYTES / itemBytes));
   const out: Segment[] = [];
-  let i = 0;
-  while (i < items.length) {
-    const size = items[i].length;
-    let j = i + 1;
-    let bytes = size;
-    let inPlace = true;
-    while (j < items.length && items[j].length === size && bytes + size <= SEGMENT_BYTES) {
-      if (!adjacent(items[j - 1], items[j])) {
-        const runInPlace = inPlace && j - i > 1;
-        const runStartsHere = j + 1 < items.length && adjacent(items[j], items[j + 1]);
-        if (runInPlace || runStartsHere) break;
-        inPlace = false;
-      }
-      bytes += size;
-      j++;
-    }
-    const data = inPlace ? Buffer.from(items[i].buffer, items[i].byteOffset, bytes) : Buffer.concat(items.slice(i, j), bytes);
-    out.push({ first: firstId + BigInt(i), count: j - i, itemBytes: size, data });
-    i = j;
+  for (let i = 0; i < whole; i += perSegment) {
+    const count = Math.min(perSegment, whole - i);
+    out.push({ first: firstId + BigInt(i), count, itemBytes, data: data.subarray(i * itemBytes, (i + count) * itemBytes) });
   }
+  const rest = data.length - whole * itemBytes;
+  if (rest > 0) out.push({ first: firstId + BigInt(whole), count: 1, itemBytes: rest, data: data.subarray(whole * itemBytes) });
   return out;
 }
-
-/** Whether `b` starts where `a` ends, in the same buffer. */
-const adjacent = (a: Uint8Array, b: Uint8Array): boolean => a.buffer === b.buffer && b.byteOffset === a.byteOffset + a.byteLength;
 
 /** The items of `s`, each with its id. */
 export function itemsOf(s: Segment): { id: bigint; data: Buffer }[] {

@@ -59,11 +59,13 @@ export function encryptionStatus(atRest: AtRest): string {
 export async function engineStatus(
   store: QueueStore,
   upstream: Record<SourceName, { origin: string; connected: boolean }>,
+  instances: Pick<EngineStatus, "chips" | "fortunaInstances">,
 ): Promise<EngineStatus> {
   const sizeBytes = await directorySize(store.path);
   return {
+    ...instances,
     trng: queueStatus(store, "trng", upstream.trng.origin, upstream.trng.connected),
     fortuna: queueStatus(store, "fortuna", upstream.fortuna.origin, upstream.fortuna.connected),
-    database: { sizeBytes, sizeHuman: humanSize(sizeBytes), path: store.path, encryption: encryptionStatus(store.atRest) },
+    database: { sizeBytes, sizeHuman: humanSize(sizeBytes), path: store.path, encryption: encryptionStatus(store.atRest), storageFault: store.storage.fault.reason },
   };
 }

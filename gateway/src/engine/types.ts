@@ -21,19 +21,52 @@ export interface QueueStatus {
   connected: boolean;
 }
 
+/** One controller and its chip (gateway.proto ChipStatus). */
+export interface ChipStatus {
+  /** Hex, from the controller's GetInfo; empty until it answered, and for the OS fallback. */
+  serialNumber: string;
+  /** host:port dialled. */
+  address: string;
+  /** The CONTROLLER_ADDR entry it came from. */
+  target: string;
+  origin: string;
+  connected: boolean;
+  /** Its health is SERVING: the entropy health tests pass. */
+  healthy: boolean;
+  samplesDelivered: bigint;
+  samplesSeeded: bigint;
+  lastError: string;
+}
+
+/** One Fortuna instance (gateway.proto FortunaInstanceStatus). */
+export interface FortunaInstanceStatus {
+  address: string;
+  target: string;
+  connected: boolean;
+  /** Seeded by this gateway since it (or the instance) last started. */
+  seeded: boolean;
+  lastError: string;
+}
+
 export interface EngineStatus {
   trng: QueueStatus;
   fortuna: QueueStatus;
+  /** Every chip the TRNG queue is fed from, and those lost since start-up. */
+  chips: ChipStatus[];
+  fortunaInstances: FortunaInstanceStatus[];
   database: {
     sizeBytes: bigint;
     sizeHuman: string;
     path: string;
     /** How queued randomness is stored at rest and whether it survives a restart. */
     encryption: string;
+    /** Why the database cannot be written (EngineHealth.storageFault); unset while it can. */
+    storageFault?: string;
   };
 }
 
 export interface EngineHealth {
+  /** At least one controller answers. */
   controller: boolean;
   fortuna: boolean;
   database: boolean;
@@ -41,6 +74,8 @@ export interface EngineHealth {
   seeded: boolean;
   /** Last seeding failure, cleared by the next success. */
   seedError?: string;
+  /** Why the database cannot be written (disk full, I/O errors): nothing is served meanwhile (storage-fault.ts). */
+  storageFault?: string;
 }
 
 export interface QueueSizes {

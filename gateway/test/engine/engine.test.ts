@@ -62,12 +62,22 @@ describe("gateway engine with fake upstreams", () => {
     assert.ok(!seedBytes.has(Buffer.from(out!.subarray(0, 32)).toString("hex")));
   });
 
-  test("TRNG keeps the freshest samples: when full the oldest are dropped and counted", async () => {
-    const { engine } = await setup({ trngQueueSize: 5 });
-    await until("drops", async () => (await engine.status()).trng.queueDropped > 10n);
-    const s = await engine.status();
-    assert.equal(s.trng.queueCurrent, 5);
-    assert.ok(balanced(s.trng));
+  test("TRNG flow control: while the queue is full the stream is not read (nothing stored or dropped), and it resumes when room is made", async () => {
+    const { engine, controller } = await setup({ trngQueueSize: 5 });
+    await until("trng queue full", async () => (await engine.status()).trng.queueCurrent === 5);
+    // The fake goes on streaming into the flow-control window (1 MiB, ~24,000 samples) before it is stopped;
+    // none of that reaches the full queue.
+    const streamed = controller.streamed;
+    await until("the controller streamed on", () => controller.streamed > streamed + 200);
+    let s = await engine.status();
+    assert.equal(s.trng.queueDropped, 0n, "no sample arrived at the full queue");
+    assert.equal(s.trng.totalGenerated, 5n);
+    assert.equal((await engine.take("trng", 64, 0))!.length, 64);
+    await until("refilled", async () => (await engine.status()).trng.queueCurrent === 5);
+    s = await engine.status();
+    assert.equal(s.trng.totalGenerated, 7n);
+    assert.equal(s.trng.queueDropped, 0n);
+    assert.ok(s.trng.connected && balanced(s.trng));
   });
 
   test("Fortuna flow control: the stream stops while the queue is full and resumes when room is made", async () => {
@@ -271,8 +281,8 @@ describe("gateway engine with fake upstreams", () => {
   test("configuration: defaults, address lists, and bad values named", () => {
     const d = readGatewayEngineConfig(new EnvReader({}));
     assert.equal(d.dbPath, "./data/gateway");
-    assert.equal(d.controllerAddr, "127.0.0.1:8081");
-    assert.deepEqual(d.fortunaAddrs, ["127.0.0.1:8082"]);
+    assert.deepEqual(d.controllers.map((c) => c.spec), ["127.0.0.1:8081"]);
+    assert.deepEqual(d.fortunas.map((f) => f.spec), ["127.0.0.1:8082"]);
     assert.equal(d.trngQueueSize, 1000);
     assert.equal(d.fortunaQueueSize, 5000);
     assert.equal(d.reseedIntervalMs, 30_000);
@@ -284,7 +294,7 @@ describe("gateway engine with fake upstreams", () => {
       ensureCerts(certs);
       const p = certPaths(certs, "gateway");
       const m = readGatewayEngineConfig(new EnvReader({ ...remote, UPSTREAM_CA_FILE: p.ca, UPSTREAM_CERT_FILE: p.cert, UPSTREAM_KEY_FILE: p.key }));
-      assert.deepEqual(m.fortunaAddrs, ["fortuna-1:8082", "10.0.0.2:8083"]);
+      assert.deepEqual(m.fortunas.map((f) => f.spec), ["fortuna-1:8082", "10.0.0.2:8083"]);
       assert.ok(m.upstreamTls?.cert && m.upstreamTls.key && m.upstreamTls.ca);
       assert.throws(() => readGatewayEngineConfig(new EnvReader({ UPSTREAM_CERT_FILE: p.cert, UPSTREAM_KEY_FILE: p.key })), (e: Error) => e instanceof ConfigError && e.variable === "UPSTREAM_CA_FILE");
       assert.throws(() => readGatewayEngineConfig(new EnvReader({ UPSTREAM_CA_FILE: p.ca, UPSTREAM_CERT_FILE: p.cert, UPSTREAM_KEY_FILE: certPaths(certs, "fortuna").key })), (e: Error) => e instanceof ConfigError && e.variable === "UPSTREAM_KEY_FILE");

@@ -5,8 +5,9 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { Code, ConnectError } from "@connectrpc/connect";
 import { ControllerService, EntropySource } from "../../../gen/lokey/controller/v1/controller_pb.js";
 import { FortunaService } from "../../../gen/lokey/fortuna/v1/fortuna_pb.js";
-import { bind, silentLogger, startServer, type RunningServer } from "../../../runtime/src/index.js";
+import { bind, silentLogger, startServer, type RunningServer, type SecurityConfig } from "../../../runtime/src/index.js";
 import type { GatewayEngineConfig } from "../../src/engine/config.js";
+import { parseUpstreams } from "../../src/engine/resolver.js";
 
 /** Stream samples start with this byte, Generate (seed) samples with SEED_MARK. */
 export const STREAM_MARK = 0x5a;
@@ -22,18 +23,23 @@ export class FakeController {
   failGenerate = false;
   /** Pause between stream samples. */
   intervalMs = 2;
+  /** The chip's serial number its GetInfo reports. */
+  serial = "";
+  private host = "127.0.0.1";
 
-  async start(port = 0): Promise<this> {
+  async start(port = 0, host = "127.0.0.1", security?: SecurityConfig): Promise<this> {
     const self = this;
+    this.host = host;
     this.server = await startServer({
       name: "fake-controller",
       port,
-      host: "127.0.0.1",
+      host,
+      security,
       log: silentLogger,
       shutdownTimeoutMs: 100,
       bindings: [
         bind(ControllerService, {
-          getInfo: () => ({ service: "fake", source: EntropySource.EMULATOR }),
+          getInfo: () => ({ service: "fake", source: EntropySource.EMULATOR, serialNumber: this.serial }),
           generate: (req) => {
             this.generateCalls++;
             if (this.failGenerate) throw new ConnectError("entropy health tests failing", Code.Unavailable);
@@ -63,7 +69,7 @@ export class FakeController {
   }
 
   get addr(): string {
-    return `127.0.0.1:${this.server.port}`;
+    return `${this.host}:${this.server.port}`;
   }
 }
 
@@ -73,6 +79,10 @@ export class FakeFortuna {
   chunks = 0;
   directCalls = 0;
   readonly seeds: string[][] = [];
+  /** Each Seed call's SeedRequest.chip (beside `seeds`, unless a chip is refused). */
+  readonly seedChips: string[] = [];
+  /** Seeds from this chip get RESOURCE_EXHAUSTED, as from a Fortuna whose 256 sources are given out. */
+  refuseChip?: string;
   seeded = false;
   failSeed = false;
   failGenerate = false;
@@ -80,19 +90,23 @@ export class FakeFortuna {
   randomChunks = false;
   /** Each stream chunk's first 4 bytes are a unique big-endian counter. */
   private serial = 0;
+  private host = "127.0.0.1";
 
-  async start(port = 0): Promise<this> {
+  async start(port = 0, host = "127.0.0.1"): Promise<this> {
     const self = this;
+    this.host = host;
     this.server = await startServer({
       name: "fake-fortuna",
       port,
-      host: "127.0.0.1",
+      host,
       log: silentLogger,
       shutdownTimeoutMs: 100,
       bindings: [
         bind(FortunaService, {
           seed: (req) => {
             if (this.failSeed) throw new ConnectError("seed rejected", Code.Internal);
+            this.seedChips.push(req.chip);
+            if (req.chip === this.refuseChip) throw new ConnectError("no source left", Code.ResourceExhausted);
             this.seeds.push(req.seeds.map((s) => Buffer.from(s).toString("hex")));
             this.seeded = true;
             return { status: "reseeded", count: req.seeds.length, reseeded: true };
@@ -120,15 +134,15 @@ export class FakeFortuna {
   }
 
   get addr(): string {
-    return `127.0.0.1:${this.server.port}`;
+    return `${this.host}:${this.server.port}`;
   }
 }
 
 export function testConfig(dbPath: string, controller: string, fortuna: string[], over: Partial<GatewayEngineConfig> = {}): GatewayEngineConfig {
   return {
     dbPath,
-    controllerAddr: controller,
-    fortunaAddrs: fortuna,
+    controllers: parseUpstreams("CONTROLLER_ADDR", controller.split(",")),
+    fortunas: parseUpstreams("FORTUNA_ADDR", fortuna),
     trngQueueSize: 50,
     fortunaQueueSize: 20,
     reseedIntervalMs: 60_000,

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { QueueStore, type SourceCounters } from "../../src/engine/queue-store.js";
+import { QueueStore, type Appended, type Enqueued, type SourceCounters } from "../../src/engine/queue-store.js";
 import { Rocks, type BatchOp } from "../../src/engine/rocks.js";
 import type { QueueSizes, SourceName } from "../../src/engine/types.js";
 
@@ -36,6 +36,13 @@ export function wordsOf(bytes: Uint8Array): number[] {
 }
 
 export const bytesOf = (...xs: number[]) => Uint8Array.from(xs);
+
+/** What an enqueue took and dropped, once its write is done. */
+export async function stored(enqueued: Promise<Enqueued>): Promise<Appended> {
+  const { written, ...appended } = await enqueued;
+  await written;
+  return appended;
+}
 
 /** The store's accounting identity: every item ever received is queued, consumed or dropped. */
 export function balanced(c: SourceCounters): boolean {

@@ -42,7 +42,12 @@ test("after a power loss at any point, nothing a take returned is served again",
   try {
     await recording(log, async () => {
       const store = await openStore(dir.path, { trng: 10, fortuna: 8000 });
-      const add = (items: number) => store.enqueue("fortuna", Array.from({ length: items }, () => words(WORDS * next++, WORDS)));
+      // One message at a time, each written before the next: a batch each.
+      const add = async (items: number) => {
+        const message = words(WORDS * next, WORDS * items);
+        next += items;
+        await (await store.enqueue("fortuna", message, WORDS * 4)).written;
+      };
       for (let i = 0; i < 60; i++) await add(64);
       for (let k = 0; k < 40; k++) {
         const out = await store.take("fortuna", 4 * (5000 + ((k * 7919) % 30000)), k % 4 === 3 ? 4096 : 0, { consume: true });
@@ -103,7 +108,7 @@ test("a failed write behind takes that already answered: nothing they returned i
   const store = await openStore(dir.path, { trng: 10, fortuna: 1000 });
   const batch = Rocks.prototype.batch;
   try {
-    await store.enqueue("fortuna", Array.from({ length: 400 }, (_, i) => words(WORDS * i, WORDS)));
+    await (await store.enqueue("fortuna", words(0, 400 * WORDS), WORDS * 4)).written;
     const { served, take } = consumingTakes(store);
     await take(8000); // raises the reservation (synced)
     await take(8000); // covered: answers before its deletes are written

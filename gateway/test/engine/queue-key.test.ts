@@ -20,9 +20,9 @@ describe("the queue key", () => {
     const sizes = { trng: 10, fortuna: 100 };
     try {
       let store = await QueueStore.open(path, { sizes, consume: true }, { key: TEST_KEY });
-      await store.enqueue("fortuna", Array.from({ length: 40 }, (_, i) => words(i * 64, 64)));
+      await store.enqueue("fortuna", words(0, 40 * 64), 256);
       // 20-byte samples: what is written after them starts inside a counter block.
-      await store.enqueue("trng", Array.from({ length: 6 }, (_, i) => words(1_000_000 + i * 5, 5)));
+      await store.enqueue("trng", words(1_000_000, 6 * 5), 20);
       const served = wordsOf((await store.take("fortuna", 1000, 96, { consume: true }))!);
       await store.setQueueSizes({ trng: 8 });
       const counters = { trng: store.counters("trng"), fortuna: store.counters("fortuna") };
@@ -53,7 +53,7 @@ describe("the queue key", () => {
       }
       assert.deepEqual(store.queueSizes(), { trng: 8, fortuna: 100 }, "settings stay");
       assert.equal(store.consumeMode(), true);
-      await store.enqueue("fortuna", [words(5_000_000, 64)]);
+      await store.enqueue("fortuna", words(5_000_000, 64), 256);
       assert.deepEqual(wordsOf((await store.take("fortuna", 256, 0, { consume: true }))!), wordsOf(words(5_000_000, 64)));
       await store.close();
     } finally {
@@ -78,8 +78,8 @@ describe("the queue key", () => {
       for (let run = 0; run < 2; run++) {
         const store = await QueueStore.open(join(dir.path, "db"), { sizes: { trng: 50, fortuna: 200 }, consume: true }, { key: TEST_KEY });
         for (let k = 0; k < 20; k++) {
-          await store.enqueue("fortuna", Array.from({ length: 8 }, (_, i) => words((run * 1000 + k * 8 + i) * 64, 64)));
-          await store.enqueue("trng", Array.from({ length: 3 }, (_, i) => words((run * 1000 + k * 3 + i) * 8, 8)));
+          await store.enqueue("fortuna", words((run * 1000 + k * 8) * 64, 8 * 64), 256);
+          await store.enqueue("trng", words((run * 1000 + k * 3) * 8, 3 * 8), 32);
           // Partial items, gaps inside one item, and takes past an offset: remnants are written again.
           await store.take("fortuna", 100 + k * 37, k % 3 === 0 ? 50 : 0, { consume: true });
           await store.take("trng", 8 + (k % 5) * 4, k % 2 === 0 ? 4 : 0, { consume: true });
@@ -106,7 +106,7 @@ describe("the queue key", () => {
     try {
       const ITEMS = 1600;
       // Segments of 16 items of 1 KiB: the reservation (1 MiB ahead) ends inside one.
-      for (let i = 0; i < ITEMS; i += 16) await store.enqueue("fortuna", Array.from({ length: 16 }, (_, j) => words((i + j) * 256, 256)));
+      for (let i = 0; i < ITEMS; i += 16) await (await store.enqueue("fortuna", words(i * 256, 16 * 256), 1024)).written;
       const { served, take } = consumingTakes(store);
       await take(8000);
       const failure = failNextDeleteWrite();

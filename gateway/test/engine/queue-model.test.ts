@@ -1,12 +1,14 @@
 // The queue store against a plain in-memory model of the same semantics, over
-// a long seeded run of random operations: enqueues of mixed item sizes (so
-// segments of several sizes and lengths form), takes at random offsets, partial
-// items, drops on overflow, shrinking, consume off, and restarts. After every
-// step the store must have served exactly the model's bytes and hold exactly
-// its items, ids included.
+// a long seeded run of random operations: messages of several item sizes, some
+// ending in a short item (so segments of several sizes and lengths form), takes
+// at random offsets, partial items, a full queue's overflow (TRNG: the oldest
+// dropped; Fortuna: only what fits taken), shrinking, consume off, and
+// restarts. After every step the store must have served exactly the model's
+// bytes and hold exactly its items, ids included.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import type { QueueStore } from "../../src/engine/queue-store.js";
+import { OVERFLOW, type Overflow, type QueueStore } from "../../src/engine/queue-store.js";
+import type { SourceName } from "../../src/engine/types.js";
 import { balanced, openStore, tempDir } from "./helpers.js";
 
 interface Item {
@@ -25,12 +27,21 @@ class Model {
     return this.items.reduce((n, i) => n + i.bytes.length, 0);
   }
 
-  enqueue(items: number[][]): void {
+  /** Returns the bytes of `message` taken. */
+  enqueue(message: number[], itemBytes: number, overflow: Overflow): number {
+    const items: number[][] = [];
+    for (let at = 0; at < message.length; at += itemBytes) items.push(message.slice(at, at + itemBytes));
+    if (overflow === "fill") {
+      const keep = Math.min(items.length, Math.max(0, this.cap - this.items.length));
+      for (const bytes of items.slice(0, keep)) this.items.push({ id: this.nextId++, bytes });
+      return items.slice(0, keep).reduce((n, i) => n + i.length, 0);
+    }
     const stored = items.length > this.cap ? items.slice(items.length - this.cap) : items;
     // Items dropped on arrival never get an id.
     this.dropped += BigInt(items.length - stored.length);
     this.drop(Math.max(0, this.items.length + stored.length - this.cap));
     for (const bytes of stored) this.items.push({ id: this.nextId++, bytes });
+    return message.length;
   }
 
   drop(n: number): void {
@@ -75,34 +86,38 @@ function prng(seed: number): () => number {
   };
 }
 
-test("the store serves and keeps exactly what a plain model of its semantics does", { timeout: 120_000 }, async () => {
-  const rnd = prng(20261129);
+// TRNG takes sync (reservation.ts: no reserve ahead), so its run is shorter.
+const RUNS: [SourceName, number, number][] = [["fortuna", 20261129, 600], ["trng", 7, 200]];
+
+for (const [source, seed, steps] of RUNS) test(`the ${source} queue serves and keeps exactly what a plain model of its semantics does`, { timeout: 120_000 }, async () => {
+  const rnd = prng(seed);
   const int = (lo: number, hi: number) => lo + Math.floor(rnd() * (hi - lo + 1));
   const dir = tempDir("model");
   const model = new Model(300);
   let byte = 0;
-  let store: QueueStore = await openStore(dir.path, { trng: 10, fortuna: model.cap });
+  const sizes = () => ({ trng: model.cap, fortuna: model.cap });
+  let store: QueueStore = await openStore(dir.path, sizes());
   const check = async (step: string) => {
-    const c = store.counters("fortuna");
+    const c = store.counters(source);
     assert.equal(c.items, BigInt(model.items.length), `${step}: item count`);
     assert.equal(c.consumed, model.consumed, `${step}: consumed`);
     assert.equal(c.dropped, model.dropped, `${step}: dropped`);
     assert.equal(c.next_id, model.nextId, `${step}: next id`);
     assert.ok(balanced(c), `${step}: balanced`);
-    const stored = (await store.items("fortuna")).map((i) => ({ id: i.id, bytes: [...i.data] }));
+    const stored = (await store.items(source)).map((i) => ({ id: i.id, bytes: [...i.data] }));
     assert.deepEqual(stored, model.items, `${step}: stored items`);
   };
   try {
-    for (let step = 0; step < 700; step++) {
+    for (let step = 0; step < steps; step++) {
       const r = rnd();
       const name = `step ${step}`;
       if (r < 0.3) {
-        // A batch of items: mostly one size (one or more segments), sometimes mixed.
-        const count = int(1, 40);
+        // A message of items of one size (one or more segments), sometimes ending in a short one.
         const size = [1, 4, 32, 1000, 7000][int(0, 4)];
-        const items = Array.from({ length: count }, () => Array.from({ length: rnd() < 0.2 ? int(1, 50) : size }, () => byte++ & 0xff));
-        model.enqueue(items);
-        await store.enqueue("fortuna", items.map((i) => Uint8Array.from(i)));
+        const length = int(1, 40) * size - (size > 1 && rnd() < 0.2 ? int(1, size - 1) : 0);
+        const message = Array.from({ length }, () => byte++ & 0xff);
+        const taken = model.enqueue(message, size, OVERFLOW[source]);
+        assert.equal((await store.enqueue(source, Uint8Array.from(message), size)).taken, taken, `${name}: bytes taken`);
       } else if (r < 0.8) {
         const total = model.bytes;
         const offset = rnd() < 0.6 ? 0 : int(0, total);
@@ -111,20 +126,20 @@ test("the store serves and keeps exactly what a plain model of its semantics doe
         const n = int(1, Math.max(1, Math.min(total + 10, size < 0.3 ? 8 : size < 0.65 ? 200 : 40000)));
         const consume = rnd() < 0.9;
         const want = model.take(offset, n, consume);
-        const got = await store.take("fortuna", n, offset, { consume });
+        const got = await store.take(source, n, offset, { consume });
         assert.deepEqual(got === null ? null : [...got], want, `${name}: take ${n} at ${offset}`);
       } else if (r < 0.9) {
         const max = int(1, 5000);
         const want = model.take(0, Math.min(max, model.bytes), true) ?? [];
-        assert.deepEqual([...(await store.takeSome("fortuna", max))], want, `${name}: takeSome ${max}`);
+        assert.deepEqual([...(await store.takeSome(source, max))], want, `${name}: takeSome ${max}`);
       } else if (r < 0.95) {
         const cap = int(5, 400);
         model.cap = cap;
         model.drop(Math.max(0, model.items.length - cap));
-        await store.setQueueSizes({ fortuna: cap });
+        await store.setQueueSizes({ [source]: cap });
       } else {
         await store.close();
-        store = await openStore(dir.path, { trng: 10, fortuna: model.cap });
+        store = await openStore(dir.path, sizes());
       }
       await check(name);
     }

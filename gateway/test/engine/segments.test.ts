@@ -3,7 +3,7 @@
 // same ids, in well-formed segments.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { cutSegment, itemsOf, packSegments, SEGMENT_BYTES, type Segment } from "../../src/engine/segments.js";
+import { cutSegment, itemsOf, segmentsOf, SEGMENT_BYTES, type Segment } from "../../src/engine/segments.js";
 
 /** `count` items of `itemBytes` bytes, the first one `first` bytes, filled with distinct bytes. */
 function segment(firstBytes: number, itemBytes: number, count: number): Segment {
@@ -49,40 +49,20 @@ for (const [firstBytes, itemBytes, count] of shapes) {
   });
 }
 
-test("packing: runs of equal-sized items, at most SEGMENT_BYTES each, ids in arrival order", () => {
-  const items = [...Array(40).fill(1000), 7, 7, 3, ...Array(3).fill(SEGMENT_BYTES + 1)].map((n, i) => new Uint8Array(n).fill(i));
-  const segs = packSegments(10n, items);
-  assert.deepEqual(
-    segs.map((s) => [s.first, s.count, s.itemBytes]),
-    [[10n, 16, 1000], [26n, 16, 1000], [42n, 8, 1000], [50n, 2, 7], [52n, 1, 3], [53n, 1, SEGMENT_BYTES + 1], [54n, 1, SEGMENT_BYTES + 1], [55n, 1, SEGMENT_BYTES + 1]],
-  );
-  assert.deepEqual(segs.flatMap(itemsOf).map((i) => [i.id, i.data[0], i.data.length]), items.map((d, i) => [10n + BigInt(i), d[0], d.length]));
+test("a message is cut into segments of whole items, at most SEGMENT_BYTES each, viewing it", () => {
+  const message = Buffer.from(Array.from({ length: 40 * 1000 }, (_, i) => (i * 7) & 0xff));
+  const segs = segmentsOf(10n, message, 1000);
+  assert.deepEqual(segs.map((s) => [s.first, s.count, s.itemBytes]), [[10n, 16, 1000], [26n, 16, 1000], [42n, 8, 1000]]);
+  for (const s of segs) assert.equal(s.data.buffer, message.buffer, `segment ${s.first} is a view, not a copy`);
+  assert.deepEqual(Buffer.concat(segs.map((s) => s.data)), message);
+  assert.deepEqual(segs.flatMap(itemsOf).map((i) => [i.id, i.data.length]), Array.from({ length: 40 }, (_, i) => [10n + BigInt(i), 1000]));
 });
 
-test("packing items cut from one message keeps them in place; scattered items are copied", () => {
-  const message = Buffer.from(Array.from({ length: 4096 }, (_, i) => i & 0xff));
-  const cut = Array.from({ length: 4 }, (_, i) => message.subarray(i * 1024, (i + 1) * 1024));
-  const [whole] = packSegments(0n, cut);
-  assert.equal(whole.data.buffer, message.buffer, "a view, not a copy");
-  assert.deepEqual([...whole.data], [...message]);
-  // Out of order, or from two buffers: the bytes still come out in item order.
-  const shuffled = packSegments(0n, [cut[1], cut[0]]);
-  assert.deepEqual([...shuffled[0].data], [...cut[1], ...cut[0]]);
-  assert.notEqual(shuffled[0].data.buffer, message.buffer);
-});
-
-test("packing a batch that starts inside one message: no segment reaches across messages, none is a copy", () => {
-  const messages = [0, 1, 2].map((m) => Buffer.from(Array.from({ length: 64 * 1024 }, (_, i) => (m * 7 + i) & 0xff)));
-  const items = messages.flatMap((m) => Array.from({ length: 64 }, (_, i) => m.subarray(i * 1024, (i + 1) * 1024)));
-  // The queue had room for part of the first message only: the batch starts at its 61st item.
-  const batch = items.slice(60);
-  const segs = packSegments(0n, batch);
-  for (const s of segs) assert.ok(messages.some((m) => s.data.buffer === m.buffer), `segment ${s.first} is a view of one message`);
-  assert.deepEqual(segs.map((s) => s.count), [4, 16, 16, 16, 16, 16, 16, 16, 16]);
-  assert.deepEqual(Buffer.concat(segs.map((s) => s.data)), Buffer.concat(batch));
-  // One item left of a message, then scattered ones: copied together, as before.
-  const scattered = [batch[3], ...[0, 1, 2].map((i) => Buffer.alloc(1024, i))];
-  const [one, ...rest] = packSegments(0n, scattered);
-  assert.equal(rest.length, 0, "a single segment");
-  assert.deepEqual(one.data, Buffer.concat(scattered));
+test("a message ending in a short item keeps it as a segment of its own; items larger than a segment go one per segment", () => {
+  const message = new Uint8Array(3 * 7 + 3).map((_, i) => i);
+  assert.deepEqual(segmentsOf(0n, message, 7).map((s) => [s.first, s.count, s.itemBytes, s.data.length]), [[0n, 3, 7, 21], [3n, 1, 3, 3]]);
+  assert.deepEqual(segmentsOf(5n, message.subarray(0, 2), 7).map((s) => [s.first, s.count, s.itemBytes]), [[5n, 1, 2]]);
+  const big = new Uint8Array(2 * (SEGMENT_BYTES + 1));
+  assert.deepEqual(segmentsOf(0n, big, SEGMENT_BYTES + 1).map((s) => [s.first, s.count]), [[0n, 1], [1n, 1]]);
+  assert.deepEqual(segmentsOf(0n, new Uint8Array(0), 7), []);
 });
