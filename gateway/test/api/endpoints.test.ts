@@ -31,7 +31,7 @@ describe("GET /api/v1/health", () => {
       const r = await get("/api/v1/health");
       assert.equal(r.status, 200);
       const details = { api: true, controller: true, fortuna: true, database: true, ...change };
-      assert.equal(r.text, JSON.stringify({ status, timestamp: "2026-01-02T03:04:05Z", details }));
+      assert.equal(r.text, JSON.stringify({ status, timestamp: "2026-01-02T03:04:05Z", details, storage_fault: "" }));
     });
   }
   after(() => {
@@ -48,14 +48,36 @@ test("GET /api/v1/status: the documented keys per source, the origin of the data
   // The documented keys first, in order; origin and connected added so an OS fallback is never mistaken for hardware.
   const keys = ["polling_count", "queue_current", "queue_capacity", "queue_percentage", "queue_dropped", "consumed_count", "unconsumed_count", "total_generated", "origin", "connected"];
   const body = JSON.parse(r.text) as Record<string, Record<string, unknown>>;
-  assert.deepEqual(Object.keys(body), ["trng", "fortuna", "database"]);
+  assert.deepEqual(Object.keys(body), ["trng", "fortuna", "database", "chips", "fortuna_instances"]);
   assert.deepEqual(Object.keys(body.trng), keys);
   assert.deepEqual(Object.keys(body.fortuna), keys);
-  assert.deepEqual(body.database, { size_bytes: 10485760, size_human: "10.0 MB", path: "/tmp/fake-db", encryption: "aes-256-ctr, key in memory only (queues dropped on restart)" });
+  assert.deepEqual(body.database, { size_bytes: 10485760, size_human: "10.0 MB", path: "/tmp/fake-db", encryption: "aes-256-ctr, key in memory only (queues dropped on restart)", storage_fault: "" });
   assert.equal(body.trng.queue_current, 2);
   assert.equal(body.trng.queue_percentage, 0.2);
   // 64-bit counters are exact in the text.
   assert.match(r.text, /"queue_dropped":1152921504606846979/);
+});
+
+test("GET /api/v1/status: every chip by serial number, and every Fortuna instance", async () => {
+  const chip = { serialNumber: "0123a1b2c3d4e5f6ee", address: "10.0.0.5:8081", target: "dns:///lokey-controller:8081", origin: "atecc608a", healthy: true, samplesSeeded: 64n, lastError: "" };
+  g.engine.upstreams = {
+    chips: [
+      { ...chip, connected: true, samplesDelivered: 1234n },
+      { ...chip, serialNumber: "0123000000000002ee", address: "10.0.0.6:8081", connected: false, healthy: false, samplesDelivered: 5n, lastError: "no longer among the addresses of dns:///lokey-controller:8081" },
+    ],
+    fortunaInstances: [{ address: "10.0.1.7:8082", target: "dns:///lokey-fortuna:8082", connected: true, seeded: true, lastError: "" }],
+  };
+  try {
+    const body = JSON.parse((await get("/api/v1/status")).text) as { chips: Record<string, unknown>[]; fortuna_instances: Record<string, unknown>[] };
+    assert.deepEqual(body.chips[0], {
+      serial_number: "0123a1b2c3d4e5f6ee", address: "10.0.0.5:8081", target: "dns:///lokey-controller:8081", origin: "atecc608a",
+      connected: true, healthy: true, samples_delivered: 1234, samples_seeded: 64, last_error: "",
+    });
+    assert.deepEqual([body.chips[1].serial_number, body.chips[1].connected, body.chips[1].last_error], ["0123000000000002ee", false, "no longer among the addresses of dns:///lokey-controller:8081"]);
+    assert.deepEqual(body.fortuna_instances, [{ address: "10.0.1.7:8082", target: "dns:///lokey-fortuna:8082", connected: true, seeded: true, last_error: "" }]);
+  } finally {
+    g.engine.upstreams = { chips: [], fortunaInstances: [] };
+  }
 });
 
 describe("queue configuration", () => {

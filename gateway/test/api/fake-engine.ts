@@ -23,6 +23,8 @@ export class FakeEngine implements GatewayEngine {
   sizes: QueueSizes = { trng: 1000, fortuna: 1000 };
   consume = true;
   healthState: EngineHealth = { controller: true, fortuna: true, database: true, seeded: true };
+  /** What status lists as the chips and Fortuna instances. */
+  upstreams: Pick<EngineStatus, "chips" | "fortunaInstances"> = { chips: [], fortunaInstances: [] };
   failNextQueueConfig = false;
   /** Sources that never run dry (benchmarks): shortfalls are filled from the OS CSPRNG. */
   endless = new Set<SourceName>();
@@ -151,6 +153,7 @@ export class FakeEngine implements GatewayEngine {
       trng: this.queueStatus("trng"),
       fortuna: this.queueStatus("fortuna"),
       database: { sizeBytes: 10485760n, sizeHuman: "10.0 MB", path: "/tmp/fake-db", encryption: "aes-256-ctr, key in memory only (queues dropped on restart)" },
+      ...this.upstreams,
     };
   }
 

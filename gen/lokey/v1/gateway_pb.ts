@@ -16,7 +16,7 @@ import type { Message } from "@bufbuild/protobuf";
  * Describes the file lokey/v1/gateway.proto.
  */
 export const file_lokey_v1_gateway: GenFile = /*@__PURE__*/
-  fileDesc("ChZsb2tleS92MS9nYXRld2F5LnByb3RvEghsb2tleS52MSKeAQoOR2V0RGF0YVJlcXVlc3QSKAoGZm9ybWF0GAEgASgOMhAubG9rZXkudjEuRm9ybWF0QgaqnxkCGAESGwoFbGltaXQYAiABKAVCDKqfGQgIARCgjQYYARIbCgZvZmZzZXQYAyABKAVCC6qfGQcIABCAwtcvEigKBnNvdXJjZRgEIAEoDjIQLmxva2V5LnYxLlNvdXJjZUIGqp8ZAhgBInEKD0dldERhdGFSZXNwb25zZRIgCgZmb3JtYXQYASABKA4yEC5sb2tleS52MS5Gb3JtYXQSDAoEZGF0YRgCIAEoDBIVCg1zaWduZWRfdmFsdWVzGAMgAygSEhcKD3Vuc2lnbmVkX3ZhbHVlcxgEIAMoBCISChBHZXRIZWFsdGhSZXF1ZXN0ImAKEUdldEhlYWx0aFJlc3BvbnNlEg4KBnN0YXR1cxgBIAEoCRIRCgl0aW1lc3RhbXAYAiABKAkSKAoHZGV0YWlscxgDIAEoCzIXLmxva2V5LnYxLkhlYWx0aERldGFpbHMiUwoNSGVhbHRoRGV0YWlscxILCgNhcGkYASABKAgSEgoKY29udHJvbGxlchgCIAEoCBIPCgdmb3J0dW5hGAMgASgIEhAKCGRhdGFiYXNlGAQgASgIIhIKEEdldFN0YXR1c1JlcXVlc3QijAEKEUdldFN0YXR1c1Jlc3BvbnNlEiMKBHRybmcYASABKAsyFS5sb2tleS52MS5RdWV1ZVN0YXR1cxImCgdmb3J0dW5hGAIgASgLMhUubG9rZXkudjEuUXVldWVTdGF0dXMSKgoIZGF0YWJhc2UYAyABKAsyGC5sb2tleS52MS5EYXRhYmFzZVN0YXR1cyLyAQoLUXVldWVTdGF0dXMSFQoNcG9sbGluZ19jb3VudBgBIAEoBBIVCg1xdWV1ZV9jdXJyZW50GAIgASgEEhYKDnF1ZXVlX2NhcGFjaXR5GAMgASgEEhgKEHF1ZXVlX3BlcmNlbnRhZ2UYBCABKAESFQoNcXVldWVfZHJvcHBlZBgFIAEoBBIWCg5jb25zdW1lZF9jb3VudBgGIAEoBBIYChB1bmNvbnN1bWVkX2NvdW50GAcgASgEEhcKD3RvdGFsX2dlbmVyYXRlZBgIIAEoBBIOCgZvcmlnaW4YCSABKAkSEQoJY29ubmVjdGVkGAogASgIIloKDkRhdGFiYXNlU3RhdHVzEhIKCnNpemVfYnl0ZXMYASABKAQSEgoKc2l6ZV9odW1hbhgCIAEoCRIMCgRwYXRoGAMgASgJEhIKCmVuY3J5cHRpb24YBCABKAkiFwoVR2V0UXVldWVDb25maWdSZXF1ZXN0Ik0KFkdldFF1ZXVlQ29uZmlnUmVzcG9uc2USFwoPdHJuZ19xdWV1ZV9zaXplGAEgASgDEhoKEmZvcnR1bmFfcXVldWVfc2l6ZRgCIAEoAyKcAQoYVXBkYXRlUXVldWVDb25maWdSZXF1ZXN0EigKD3RybmdfcXVldWVfc2l6ZRgBIAEoA0IKqp8ZBggKEMCEPUgAiAEBEisKEmZvcnR1bmFfcXVldWVfc2l6ZRgCIAEoA0IKqp8ZBggKEMCEPUgBiAEBQhIKEF90cm5nX3F1ZXVlX3NpemVCFQoTX2ZvcnR1bmFfcXVldWVfc2l6ZSJQChlVcGRhdGVRdWV1ZUNvbmZpZ1Jlc3BvbnNlEhcKD3RybmdfcXVldWVfc2l6ZRgBIAEoAxIaChJmb3J0dW5hX3F1ZXVlX3NpemUYAiABKAMiGQoXR2V0Q29uc3VtZUNvbmZpZ1JlcXVlc3QiKwoYR2V0Q29uc3VtZUNvbmZpZ1Jlc3BvbnNlEg8KB2NvbnN1bWUYASABKAgiRgoaVXBkYXRlQ29uc3VtZUNvbmZpZ1JlcXVlc3QSHAoHY29uc3VtZRgBIAEoCEIGqp8ZAhgBSACIAQFCCgoIX2NvbnN1bWUiLgobVXBkYXRlQ29uc3VtZUNvbmZpZ1Jlc3BvbnNlEg8KB2NvbnN1bWUYASABKAgiEwoRR2V0TWV0cmljc1JlcXVlc3QiOAoSR2V0TWV0cmljc1Jlc3BvbnNlEhQKDGNvbnRlbnRfdHlwZRgBIAEoCRIMCgR0ZXh0GAIgASgJIqoBChFTdHJlYW1EYXRhUmVxdWVzdBIoCgZzb3VyY2UYASABKA4yEC5sb2tleS52MS5Tb3VyY2VCBqqfGQIYARIlCgltYXhfYnl0ZXMYAiABKANCDaqfGQkIARCAgICAgCBIAIgBARInCgpjaHVua19zaXplGAMgASgFQg6qnxkKCAEQgIBAQICABEgBiAEBQgwKCl9tYXhfYnl0ZXNCDQoLX2NodW5rX3NpemUiIgoSU3RyZWFtRGF0YVJlc3BvbnNlEgwKBGRhdGEYASABKAwidQoSR2V0SW50ZWdlcnNSZXF1ZXN0EigKBnNvdXJjZRgBIAEoDjIQLmxva2V5LnYxLlNvdXJjZUIGqp8ZAhgBEgsKA21pbhgCIAEoEhILCgNtYXgYAyABKBISGwoFY291bnQYBCABKAVCDKqfGQgIARCgjQYYASIlChNHZXRJbnRlZ2Vyc1Jlc3BvbnNlEg4KBnZhbHVlcxgBIAMoEiJXCg9HZXRVdWlkc1JlcXVlc3QSKAoGc291cmNlGAEgASgOMhAubG9rZXkudjEuU291cmNlQgaqnxkCGAESGgoFY291bnQYAiABKAVCC6qfGQcIARCQThgBIiEKEEdldFV1aWRzUmVzcG9uc2USDQoFdXVpZHMYASADKAkifwoPR2V0Qnl0ZXNSZXF1ZXN0EigKBnNvdXJjZRgBIAEoDjIQLmxva2V5LnYxLlNvdXJjZUIGqp8ZAhgBEhwKBmxlbmd0aBgCIAEoBUIMqp8ZCAgBEKCNBhgBEiQKCGVuY29kaW5nGAMgASgOMhIubG9rZXkudjEuRW5jb2RpbmciRgoQR2V0Qnl0ZXNSZXNwb25zZRIMCgRkYXRhGAEgASgJEiQKCGVuY29kaW5nGAIgASgOMhIubG9rZXkudjEuRW5jb2RpbmciEQoPR2V0VXNhZ2VSZXF1ZXN0IoABChBHZXRVc2FnZVJlc3BvbnNlEg4KBmNsaWVudBgBIAEoCRIPCgdsaW1pdGVkGAIgASgIEiMKBHRybmcYAyABKAsyFS5sb2tleS52MS5Tb3VyY2VVc2FnZRImCgdmb3J0dW5hGAQgASgLMhUubG9rZXkudjEuU291cmNlVXNhZ2UifgoLU291cmNlVXNhZ2USJQoIcmVxdWVzdHMYASABKAsyEy5sb2tleS52MS5BbGxvd2FuY2USIgoFYnl0ZXMYAiABKAsyEy5sb2tleS52MS5BbGxvd2FuY2USFgoJYml0c19sZWZ0GAMgASgESACIAQFCDAoKX2JpdHNfbGVmdCJQCglBbGxvd2FuY2USDAoEbGVmdBgBIAEoBBINCgVidXJzdBgCIAEoBBISCgpwZXJfbWludXRlGAMgASgEEhIKCmZ1bGxfaW5fbXMYBCABKAQqRQoGU291cmNlEhYKElNPVVJDRV9VTlNQRUNJRklFRBAAEg8KC1NPVVJDRV9UUk5HEAESEgoOU09VUkNFX0ZPUlRVTkEQAirFAQoGRm9ybWF0EhYKEkZPUk1BVF9VTlNQRUNJRklFRBAAEg8KC0ZPUk1BVF9JTlQ4EAESEAoMRk9STUFUX0lOVDE2EAISEAoMRk9STUFUX0lOVDMyEAMSEAoMRk9STUFUX0lOVDY0EAQSEAoMRk9STUFUX1VJTlQ4EAUSEQoNRk9STUFUX1VJTlQxNhAGEhEKDUZPUk1BVF9VSU5UMzIQBxIRCg1GT1JNQVRfVUlOVDY0EAgSEQoNRk9STUFUX0JJTkFSWRAJKksKCEVuY29kaW5nEhgKFEVOQ09ESU5HX1VOU1BFQ0lGSUVEEAASEAoMRU5DT0RJTkdfSEVYEAESEwoPRU5DT0RJTkdfQkFTRTY0EAIyjgsKDkdhdGV3YXlTZXJ2aWNlElcKB0dldERhdGESGC5sb2tleS52MS5HZXREYXRhUmVxdWVzdBoZLmxva2V5LnYxLkdldERhdGFSZXNwb25zZSIXgtPkkwIROgEqIgwvYXBpL3YxL2RhdGESagoJR2V0SGVhbHRoEhoubG9rZXkudjEuR2V0SGVhbHRoUmVxdWVzdBobLmxva2V5LnYxLkdldEhlYWx0aFJlc3BvbnNlIiSQAgGC0+STAhtaCRIHL2hlYWx0aBIOL2FwaS92MS9oZWFsdGgSXwoJR2V0U3RhdHVzEhoubG9rZXkudjEuR2V0U3RhdHVzUmVxdWVzdBobLmxva2V5LnYxLkdldFN0YXR1c1Jlc3BvbnNlIhmQAgGC0+STAhASDi9hcGkvdjEvc3RhdHVzEnQKDkdldFF1ZXVlQ29uZmlnEh8ubG9rZXkudjEuR2V0UXVldWVDb25maWdSZXF1ZXN0GiAubG9rZXkudjEuR2V0UXVldWVDb25maWdSZXNwb25zZSIfkAIBgtPkkwIWEhQvYXBpL3YxL2NvbmZpZy9xdWV1ZRKBAQoRVXBkYXRlUXVldWVDb25maWcSIi5sb2tleS52MS5VcGRhdGVRdWV1ZUNvbmZpZ1JlcXVlc3QaIy5sb2tleS52MS5VcGRhdGVRdWV1ZUNvbmZpZ1Jlc3BvbnNlIiOwnxkCgtPkkwIZOgEqGhQvYXBpL3YxL2NvbmZpZy9xdWV1ZRJ8ChBHZXRDb25zdW1lQ29uZmlnEiEubG9rZXkudjEuR2V0Q29uc3VtZUNvbmZpZ1JlcXVlc3QaIi5sb2tleS52MS5HZXRDb25zdW1lQ29uZmlnUmVzcG9uc2UiIZACAYLT5JMCGBIWL2FwaS92MS9jb25maWcvY29uc3VtZRKJAQoTVXBkYXRlQ29uc3VtZUNvbmZpZxIkLmxva2V5LnYxLlVwZGF0ZUNvbnN1bWVDb25maWdSZXF1ZXN0GiUubG9rZXkudjEuVXBkYXRlQ29uc3VtZUNvbmZpZ1Jlc3BvbnNlIiWwnxkCgtPkkwIbOgEqGhYvYXBpL3YxL2NvbmZpZy9jb25zdW1lEm8KCkdldE1ldHJpY3MSGy5sb2tleS52MS5HZXRNZXRyaWNzUmVxdWVzdBocLmxva2V5LnYxLkdldE1ldHJpY3NSZXNwb25zZSImkAIBgtPkkwIdWhESDy9hcGkvdjEvbWV0cmljcxIIL21ldHJpY3MSYQoKU3RyZWFtRGF0YRIbLmxva2V5LnYxLlN0cmVhbURhdGFSZXF1ZXN0GhwubG9rZXkudjEuU3RyZWFtRGF0YVJlc3BvbnNlIhaC0+STAhASDi9hcGkvdjEvc3RyZWFtMAESZwoLR2V0SW50ZWdlcnMSHC5sb2tleS52MS5HZXRJbnRlZ2Vyc1JlcXVlc3QaHS5sb2tleS52MS5HZXRJbnRlZ2Vyc1Jlc3BvbnNlIhuC0+STAhU6ASoiEC9hcGkvdjEvaW50ZWdlcnMSWwoIR2V0VXVpZHMSGS5sb2tleS52MS5HZXRVdWlkc1JlcXVlc3QaGi5sb2tleS52MS5HZXRVdWlkc1Jlc3BvbnNlIhiC0+STAhI6ASoiDS9hcGkvdjEvdXVpZHMSWwoIR2V0Qnl0ZXMSGS5sb2tleS52MS5HZXRCeXRlc1JlcXVlc3QaGi5sb2tleS52MS5HZXRCeXRlc1Jlc3BvbnNlIhiC0+STAhI6ASoiDS9hcGkvdjEvYnl0ZXMSWwoIR2V0VXNhZ2USGS5sb2tleS52MS5HZXRVc2FnZVJlcXVlc3QaGi5sb2tleS52MS5HZXRVc2FnZVJlc3BvbnNlIhiQAgGC0+STAg8SDS9hcGkvdjEvdXNhZ2ViBnByb3RvMw", [file_google_api_annotations, file_lokey_options_v1_options]);
+  fileDesc("ChZsb2tleS92MS9nYXRld2F5LnByb3RvEghsb2tleS52MSKeAQoOR2V0RGF0YVJlcXVlc3QSKAoGZm9ybWF0GAEgASgOMhAubG9rZXkudjEuRm9ybWF0QgaqnxkCGAESGwoFbGltaXQYAiABKAVCDKqfGQgIARCgjQYYARIbCgZvZmZzZXQYAyABKAVCC6qfGQcIABCAwtcvEigKBnNvdXJjZRgEIAEoDjIQLmxva2V5LnYxLlNvdXJjZUIGqp8ZAhgBInEKD0dldERhdGFSZXNwb25zZRIgCgZmb3JtYXQYASABKA4yEC5sb2tleS52MS5Gb3JtYXQSDAoEZGF0YRgCIAEoDBIVCg1zaWduZWRfdmFsdWVzGAMgAygSEhcKD3Vuc2lnbmVkX3ZhbHVlcxgEIAMoBCISChBHZXRIZWFsdGhSZXF1ZXN0IncKEUdldEhlYWx0aFJlc3BvbnNlEg4KBnN0YXR1cxgBIAEoCRIRCgl0aW1lc3RhbXAYAiABKAkSKAoHZGV0YWlscxgDIAEoCzIXLmxva2V5LnYxLkhlYWx0aERldGFpbHMSFQoNc3RvcmFnZV9mYXVsdBgEIAEoCSJTCg1IZWFsdGhEZXRhaWxzEgsKA2FwaRgBIAEoCBISCgpjb250cm9sbGVyGAIgASgIEg8KB2ZvcnR1bmEYAyABKAgSEAoIZGF0YWJhc2UYBCABKAgiEgoQR2V0U3RhdHVzUmVxdWVzdCLtAQoRR2V0U3RhdHVzUmVzcG9uc2USIwoEdHJuZxgBIAEoCzIVLmxva2V5LnYxLlF1ZXVlU3RhdHVzEiYKB2ZvcnR1bmEYAiABKAsyFS5sb2tleS52MS5RdWV1ZVN0YXR1cxIqCghkYXRhYmFzZRgDIAEoCzIYLmxva2V5LnYxLkRhdGFiYXNlU3RhdHVzEiMKBWNoaXBzGAQgAygLMhQubG9rZXkudjEuQ2hpcFN0YXR1cxI6ChFmb3J0dW5hX2luc3RhbmNlcxgFIAMoCzIfLmxva2V5LnYxLkZvcnR1bmFJbnN0YW5jZVN0YXR1cyK/AQoKQ2hpcFN0YXR1cxIVCg1zZXJpYWxfbnVtYmVyGAEgASgJEg8KB2FkZHJlc3MYAiABKAkSDgoGdGFyZ2V0GAMgASgJEg4KBm9yaWdpbhgEIAEoCRIRCgljb25uZWN0ZWQYBSABKAgSDwoHaGVhbHRoeRgGIAEoCBIZChFzYW1wbGVzX2RlbGl2ZXJlZBgHIAEoBBIWCg5zYW1wbGVzX3NlZWRlZBgIIAEoBBISCgpsYXN0X2Vycm9yGAkgASgJIm8KFUZvcnR1bmFJbnN0YW5jZVN0YXR1cxIPCgdhZGRyZXNzGAEgASgJEg4KBnRhcmdldBgCIAEoCRIRCgljb25uZWN0ZWQYAyABKAgSDgoGc2VlZGVkGAQgASgIEhIKCmxhc3RfZXJyb3IYBSABKAki8gEKC1F1ZXVlU3RhdHVzEhUKDXBvbGxpbmdfY291bnQYASABKAQSFQoNcXVldWVfY3VycmVudBgCIAEoBBIWCg5xdWV1ZV9jYXBhY2l0eRgDIAEoBBIYChBxdWV1ZV9wZXJjZW50YWdlGAQgASgBEhUKDXF1ZXVlX2Ryb3BwZWQYBSABKAQSFgoOY29uc3VtZWRfY291bnQYBiABKAQSGAoQdW5jb25zdW1lZF9jb3VudBgHIAEoBBIXCg90b3RhbF9nZW5lcmF0ZWQYCCABKAQSDgoGb3JpZ2luGAkgASgJEhEKCWNvbm5lY3RlZBgKIAEoCCJxCg5EYXRhYmFzZVN0YXR1cxISCgpzaXplX2J5dGVzGAEgASgEEhIKCnNpemVfaHVtYW4YAiABKAkSDAoEcGF0aBgDIAEoCRISCgplbmNyeXB0aW9uGAQgASgJEhUKDXN0b3JhZ2VfZmF1bHQYBSABKAkiFwoVR2V0UXVldWVDb25maWdSZXF1ZXN0Ik0KFkdldFF1ZXVlQ29uZmlnUmVzcG9uc2USFwoPdHJuZ19xdWV1ZV9zaXplGAEgASgDEhoKEmZvcnR1bmFfcXVldWVfc2l6ZRgCIAEoAyKcAQoYVXBkYXRlUXVldWVDb25maWdSZXF1ZXN0EigKD3RybmdfcXVldWVfc2l6ZRgBIAEoA0IKqp8ZBggKEMCEPUgAiAEBEisKEmZvcnR1bmFfcXVldWVfc2l6ZRgCIAEoA0IKqp8ZBggKEMCEPUgBiAEBQhIKEF90cm5nX3F1ZXVlX3NpemVCFQoTX2ZvcnR1bmFfcXVldWVfc2l6ZSJQChlVcGRhdGVRdWV1ZUNvbmZpZ1Jlc3BvbnNlEhcKD3RybmdfcXVldWVfc2l6ZRgBIAEoAxIaChJmb3J0dW5hX3F1ZXVlX3NpemUYAiABKAMiGQoXR2V0Q29uc3VtZUNvbmZpZ1JlcXVlc3QiKwoYR2V0Q29uc3VtZUNvbmZpZ1Jlc3BvbnNlEg8KB2NvbnN1bWUYASABKAgiRgoaVXBkYXRlQ29uc3VtZUNvbmZpZ1JlcXVlc3QSHAoHY29uc3VtZRgBIAEoCEIGqp8ZAhgBSACIAQFCCgoIX2NvbnN1bWUiLgobVXBkYXRlQ29uc3VtZUNvbmZpZ1Jlc3BvbnNlEg8KB2NvbnN1bWUYASABKAgiEwoRR2V0TWV0cmljc1JlcXVlc3QiOAoSR2V0TWV0cmljc1Jlc3BvbnNlEhQKDGNvbnRlbnRfdHlwZRgBIAEoCRIMCgR0ZXh0GAIgASgJIqoBChFTdHJlYW1EYXRhUmVxdWVzdBIoCgZzb3VyY2UYASABKA4yEC5sb2tleS52MS5Tb3VyY2VCBqqfGQIYARIlCgltYXhfYnl0ZXMYAiABKANCDaqfGQkIARCAgICAgCBIAIgBARInCgpjaHVua19zaXplGAMgASgFQg6qnxkKCAEQgIBAQICABEgBiAEBQgwKCl9tYXhfYnl0ZXNCDQoLX2NodW5rX3NpemUiIgoSU3RyZWFtRGF0YVJlc3BvbnNlEgwKBGRhdGEYASABKAwidQoSR2V0SW50ZWdlcnNSZXF1ZXN0EigKBnNvdXJjZRgBIAEoDjIQLmxva2V5LnYxLlNvdXJjZUIGqp8ZAhgBEgsKA21pbhgCIAEoEhILCgNtYXgYAyABKBISGwoFY291bnQYBCABKAVCDKqfGQgIARCgjQYYASIlChNHZXRJbnRlZ2Vyc1Jlc3BvbnNlEg4KBnZhbHVlcxgBIAMoEiJXCg9HZXRVdWlkc1JlcXVlc3QSKAoGc291cmNlGAEgASgOMhAubG9rZXkudjEuU291cmNlQgaqnxkCGAESGgoFY291bnQYAiABKAVCC6qfGQcIARCQThgBIiEKEEdldFV1aWRzUmVzcG9uc2USDQoFdXVpZHMYASADKAkifwoPR2V0Qnl0ZXNSZXF1ZXN0EigKBnNvdXJjZRgBIAEoDjIQLmxva2V5LnYxLlNvdXJjZUIGqp8ZAhgBEhwKBmxlbmd0aBgCIAEoBUIMqp8ZCAgBEKCNBhgBEiQKCGVuY29kaW5nGAMgASgOMhIubG9rZXkudjEuRW5jb2RpbmciRgoQR2V0Qnl0ZXNSZXNwb25zZRIMCgRkYXRhGAEgASgJEiQKCGVuY29kaW5nGAIgASgOMhIubG9rZXkudjEuRW5jb2RpbmciEQoPR2V0VXNhZ2VSZXF1ZXN0IoABChBHZXRVc2FnZVJlc3BvbnNlEg4KBmNsaWVudBgBIAEoCRIPCgdsaW1pdGVkGAIgASgIEiMKBHRybmcYAyABKAsyFS5sb2tleS52MS5Tb3VyY2VVc2FnZRImCgdmb3J0dW5hGAQgASgLMhUubG9rZXkudjEuU291cmNlVXNhZ2UifgoLU291cmNlVXNhZ2USJQoIcmVxdWVzdHMYASABKAsyEy5sb2tleS52MS5BbGxvd2FuY2USIgoFYnl0ZXMYAiABKAsyEy5sb2tleS52MS5BbGxvd2FuY2USFgoJYml0c19sZWZ0GAMgASgESACIAQFCDAoKX2JpdHNfbGVmdCJQCglBbGxvd2FuY2USDAoEbGVmdBgBIAEoBBINCgVidXJzdBgCIAEoBBISCgpwZXJfbWludXRlGAMgASgEEhIKCmZ1bGxfaW5fbXMYBCABKAQqRQoGU291cmNlEhYKElNPVVJDRV9VTlNQRUNJRklFRBAAEg8KC1NPVVJDRV9UUk5HEAESEgoOU09VUkNFX0ZPUlRVTkEQAirFAQoGRm9ybWF0EhYKEkZPUk1BVF9VTlNQRUNJRklFRBAAEg8KC0ZPUk1BVF9JTlQ4EAESEAoMRk9STUFUX0lOVDE2EAISEAoMRk9STUFUX0lOVDMyEAMSEAoMRk9STUFUX0lOVDY0EAQSEAoMRk9STUFUX1VJTlQ4EAUSEQoNRk9STUFUX1VJTlQxNhAGEhEKDUZPUk1BVF9VSU5UMzIQBxIRCg1GT1JNQVRfVUlOVDY0EAgSEQoNRk9STUFUX0JJTkFSWRAJKksKCEVuY29kaW5nEhgKFEVOQ09ESU5HX1VOU1BFQ0lGSUVEEAASEAoMRU5DT0RJTkdfSEVYEAESEwoPRU5DT0RJTkdfQkFTRTY0EAIyjgsKDkdhdGV3YXlTZXJ2aWNlElcKB0dldERhdGESGC5sb2tleS52MS5HZXREYXRhUmVxdWVzdBoZLmxva2V5LnYxLkdldERhdGFSZXNwb25zZSIXgtPkkwIROgEqIgwvYXBpL3YxL2RhdGESagoJR2V0SGVhbHRoEhoubG9rZXkudjEuR2V0SGVhbHRoUmVxdWVzdBobLmxva2V5LnYxLkdldEhlYWx0aFJlc3BvbnNlIiSQAgGC0+STAhtaCRIHL2hlYWx0aBIOL2FwaS92MS9oZWFsdGgSXwoJR2V0U3RhdHVzEhoubG9rZXkudjEuR2V0U3RhdHVzUmVxdWVzdBobLmxva2V5LnYxLkdldFN0YXR1c1Jlc3BvbnNlIhmQAgGC0+STAhASDi9hcGkvdjEvc3RhdHVzEnQKDkdldFF1ZXVlQ29uZmlnEh8ubG9rZXkudjEuR2V0UXVldWVDb25maWdSZXF1ZXN0GiAubG9rZXkudjEuR2V0UXVldWVDb25maWdSZXNwb25zZSIfkAIBgtPkkwIWEhQvYXBpL3YxL2NvbmZpZy9xdWV1ZRKBAQoRVXBkYXRlUXVldWVDb25maWcSIi5sb2tleS52MS5VcGRhdGVRdWV1ZUNvbmZpZ1JlcXVlc3QaIy5sb2tleS52MS5VcGRhdGVRdWV1ZUNvbmZpZ1Jlc3BvbnNlIiOwnxkCgtPkkwIZOgEqGhQvYXBpL3YxL2NvbmZpZy9xdWV1ZRJ8ChBHZXRDb25zdW1lQ29uZmlnEiEubG9rZXkudjEuR2V0Q29uc3VtZUNvbmZpZ1JlcXVlc3QaIi5sb2tleS52MS5HZXRDb25zdW1lQ29uZmlnUmVzcG9uc2UiIZACAYLT5JMCGBIWL2FwaS92MS9jb25maWcvY29uc3VtZRKJAQoTVXBkYXRlQ29uc3VtZUNvbmZpZxIkLmxva2V5LnYxLlVwZGF0ZUNvbnN1bWVDb25maWdSZXF1ZXN0GiUubG9rZXkudjEuVXBkYXRlQ29uc3VtZUNvbmZpZ1Jlc3BvbnNlIiWwnxkCgtPkkwIbOgEqGhYvYXBpL3YxL2NvbmZpZy9jb25zdW1lEm8KCkdldE1ldHJpY3MSGy5sb2tleS52MS5HZXRNZXRyaWNzUmVxdWVzdBocLmxva2V5LnYxLkdldE1ldHJpY3NSZXNwb25zZSImkAIBgtPkkwIdWhESDy9hcGkvdjEvbWV0cmljcxIIL21ldHJpY3MSYQoKU3RyZWFtRGF0YRIbLmxva2V5LnYxLlN0cmVhbURhdGFSZXF1ZXN0GhwubG9rZXkudjEuU3RyZWFtRGF0YVJlc3BvbnNlIhaC0+STAhASDi9hcGkvdjEvc3RyZWFtMAESZwoLR2V0SW50ZWdlcnMSHC5sb2tleS52MS5HZXRJbnRlZ2Vyc1JlcXVlc3QaHS5sb2tleS52MS5HZXRJbnRlZ2Vyc1Jlc3BvbnNlIhuC0+STAhU6ASoiEC9hcGkvdjEvaW50ZWdlcnMSWwoIR2V0VXVpZHMSGS5sb2tleS52MS5HZXRVdWlkc1JlcXVlc3QaGi5sb2tleS52MS5HZXRVdWlkc1Jlc3BvbnNlIhiC0+STAhI6ASoiDS9hcGkvdjEvdXVpZHMSWwoIR2V0Qnl0ZXMSGS5sb2tleS52MS5HZXRCeXRlc1JlcXVlc3QaGi5sb2tleS52MS5HZXRCeXRlc1Jlc3BvbnNlIhiC0+STAhI6ASoiDS9hcGkvdjEvYnl0ZXMSWwoIR2V0VXNhZ2USGS5sb2tleS52MS5HZXRVc2FnZVJlcXVlc3QaGi5sb2tleS52MS5HZXRVc2FnZVJlc3BvbnNlIhiQAgGC0+STAg8SDS9hcGkvdjEvdXNhZ2ViBnByb3RvMw", [file_google_api_annotations, file_lokey_options_v1_options]);
 
 /**
  * @generated from message lokey.v1.GetDataRequest
@@ -127,6 +127,16 @@ export type GetHealthResponse = Message<"lokey.v1.GetHealthResponse"> & {
    * @generated from field: lokey.v1.HealthDetails details = 3;
    */
   details?: HealthDetails | undefined;
+
+  /**
+   * Why the database cannot be written (its disk is full, or failing writes),
+   * empty while it can. While it is set the gateway is unhealthy (gRPC health
+   * NOT_SERVING), data requests answer UNAVAILABLE (HTTP 503) and the queues
+   * are not fed; it clears by itself once writes succeed again.
+   *
+   * @generated from field: string storage_fault = 4;
+   */
+  storageFault: string;
 };
 
 /**
@@ -199,6 +209,22 @@ export type GetStatusResponse = Message<"lokey.v1.GetStatusResponse"> & {
    * @generated from field: lokey.v1.DatabaseStatus database = 3;
    */
   database?: DatabaseStatus | undefined;
+
+  /**
+   * One entry per controller (each its own chip) the gateway streams from,
+   * and per chip it has lost since start-up (connected false), so the status
+   * says which chip is gone. `trng` sums them all.
+   *
+   * @generated from field: repeated lokey.v1.ChipStatus chips = 4;
+   */
+  chips: ChipStatus[];
+
+  /**
+   * One entry per Fortuna instance the gateway streams from and seeds.
+   *
+   * @generated from field: repeated lokey.v1.FortunaInstanceStatus fortuna_instances = 5;
+   */
+  fortunaInstances: FortunaInstanceStatus[];
 };
 
 /**
@@ -207,6 +233,133 @@ export type GetStatusResponse = Message<"lokey.v1.GetStatusResponse"> & {
  */
 export const GetStatusResponseSchema: GenMessage<GetStatusResponse> = /*@__PURE__*/
   messageDesc(file_lokey_v1_gateway, 6);
+
+/**
+ * ChipStatus is one controller, and the chip behind it, as this gateway sees it.
+ *
+ * @generated from message lokey.v1.ChipStatus
+ */
+export type ChipStatus = Message<"lokey.v1.ChipStatus"> & {
+  /**
+   * The chip's 9-byte serial number, hex, from the controller's GetInfo;
+   * empty until the controller has answered, and for the OS fallback.
+   *
+   * @generated from field: string serial_number = 1;
+   */
+  serialNumber: string;
+
+  /**
+   * The address dialled: host:port, one of a dns:/// name's addresses.
+   *
+   * @generated from field: string address = 2;
+   */
+  address: string;
+
+  /**
+   * The CONTROLLER_ADDR entry it came from ("dns:///name:port" or host:port).
+   *
+   * @generated from field: string target = 3;
+   */
+  target: string;
+
+  /**
+   * Where its samples come from: "atecc608a", "emulator", "os-csprng (fallback)".
+   *
+   * @generated from field: string origin = 4;
+   */
+  origin: string;
+
+  /**
+   * Its sample stream is open and the controller answers (as trng.connected).
+   *
+   * @generated from field: bool connected = 5;
+   */
+  connected: boolean;
+
+  /**
+   * The controller's health is SERVING: its entropy health tests pass.
+   *
+   * @generated from field: bool healthy = 6;
+   */
+  healthy: boolean;
+
+  /**
+   * Samples (32 bytes each) from its stream stored in the TRNG queue since start-up.
+   *
+   * @generated from field: uint64 samples_delivered = 7;
+   */
+  samplesDelivered: bigint;
+
+  /**
+   * Samples of it sent to Fortuna as seed material since start-up.
+   *
+   * @generated from field: uint64 samples_seeded = 8;
+   */
+  samplesSeeded: bigint;
+
+  /**
+   * The last failure; empty while it streams.
+   *
+   * @generated from field: string last_error = 9;
+   */
+  lastError: string;
+};
+
+/**
+ * Describes the message lokey.v1.ChipStatus.
+ * Use `create(ChipStatusSchema)` to create a new message.
+ */
+export const ChipStatusSchema: GenMessage<ChipStatus> = /*@__PURE__*/
+  messageDesc(file_lokey_v1_gateway, 7);
+
+/**
+ * FortunaInstanceStatus is one Fortuna instance as this gateway sees it.
+ *
+ * @generated from message lokey.v1.FortunaInstanceStatus
+ */
+export type FortunaInstanceStatus = Message<"lokey.v1.FortunaInstanceStatus"> & {
+  /**
+   * The address dialled: host:port, one of a dns:/// name's addresses.
+   *
+   * @generated from field: string address = 1;
+   */
+  address: string;
+
+  /**
+   * The FORTUNA_ADDR entry it came from.
+   *
+   * @generated from field: string target = 2;
+   */
+  target: string;
+
+  /**
+   * Its stream is open and the instance answers.
+   *
+   * @generated from field: bool connected = 3;
+   */
+  connected: boolean;
+
+  /**
+   * This gateway has seeded it since it (or the gateway) last started.
+   *
+   * @generated from field: bool seeded = 4;
+   */
+  seeded: boolean;
+
+  /**
+   * The last failure; empty while it streams.
+   *
+   * @generated from field: string last_error = 5;
+   */
+  lastError: string;
+};
+
+/**
+ * Describes the message lokey.v1.FortunaInstanceStatus.
+ * Use `create(FortunaInstanceStatusSchema)` to create a new message.
+ */
+export const FortunaInstanceStatusSchema: GenMessage<FortunaInstanceStatus> = /*@__PURE__*/
+  messageDesc(file_lokey_v1_gateway, 8);
 
 /**
  * QueueStatus holds one queue's counters.
@@ -274,7 +427,7 @@ export type QueueStatus = Message<"lokey.v1.QueueStatus"> & {
  * Use `create(QueueStatusSchema)` to create a new message.
  */
 export const QueueStatusSchema: GenMessage<QueueStatus> = /*@__PURE__*/
-  messageDesc(file_lokey_v1_gateway, 7);
+  messageDesc(file_lokey_v1_gateway, 9);
 
 /**
  * @generated from message lokey.v1.DatabaseStatus
@@ -303,6 +456,13 @@ export type DatabaseStatus = Message<"lokey.v1.DatabaseStatus"> & {
    * @generated from field: string encryption = 4;
    */
   encryption: string;
+
+  /**
+   * As GetHealthResponse.storage_fault: why the database cannot be written, empty while it can.
+   *
+   * @generated from field: string storage_fault = 5;
+   */
+  storageFault: string;
 };
 
 /**
@@ -310,7 +470,7 @@ export type DatabaseStatus = Message<"lokey.v1.DatabaseStatus"> & {
  * Use `create(DatabaseStatusSchema)` to create a new message.
  */
 export const DatabaseStatusSchema: GenMessage<DatabaseStatus> = /*@__PURE__*/
-  messageDesc(file_lokey_v1_gateway, 8);
+  messageDesc(file_lokey_v1_gateway, 10);
 
 /**
  * @generated from message lokey.v1.GetQueueConfigRequest
@@ -323,7 +483,7 @@ export type GetQueueConfigRequest = Message<"lokey.v1.GetQueueConfigRequest"> & 
  * Use `create(GetQueueConfigRequestSchema)` to create a new message.
  */
 export const GetQueueConfigRequestSchema: GenMessage<GetQueueConfigRequest> = /*@__PURE__*/
-  messageDesc(file_lokey_v1_gateway, 9);
+  messageDesc(file_lokey_v1_gateway, 11);
 
 /**
  * @generated from message lokey.v1.GetQueueConfigResponse
@@ -345,7 +505,7 @@ export type GetQueueConfigResponse = Message<"lokey.v1.GetQueueConfigResponse"> 
  * Use `create(GetQueueConfigResponseSchema)` to create a new message.
  */
 export const GetQueueConfigResponseSchema: GenMessage<GetQueueConfigResponse> = /*@__PURE__*/
-  messageDesc(file_lokey_v1_gateway, 10);
+  messageDesc(file_lokey_v1_gateway, 12);
 
 /**
  * Both capacities take 10..1000000 items: the original LoKey's limits
@@ -375,7 +535,7 @@ export type UpdateQueueConfigRequest = Message<"lokey.v1.UpdateQueueConfigReques
  * Use `create(UpdateQueueConfigRequestSchema)` to create a new message.
  */
 export const UpdateQueueConfigRequestSchema: GenMessage<UpdateQueueConfigRequest> = /*@__PURE__*/
-  messageDesc(file_lokey_v1_gateway, 11);
+  messageDesc(file_lokey_v1_gateway, 13);
 
 /**
  * @generated from message lokey.v1.UpdateQueueConfigResponse
@@ -397,7 +557,7 @@ export type UpdateQueueConfigResponse = Message<"lokey.v1.UpdateQueueConfigRespo
  * Use `create(UpdateQueueConfigResponseSchema)` to create a new message.
  */
 export const UpdateQueueConfigResponseSchema: GenMessage<UpdateQueueConfigResponse> = /*@__PURE__*/
-  messageDesc(file_lokey_v1_gateway, 12);
+  messageDesc(file_lokey_v1_gateway, 14);
 
 /**
  * @generated from message lokey.v1.GetConsumeConfigRequest
@@ -410,7 +570,7 @@ export type GetConsumeConfigRequest = Message<"lokey.v1.GetConsumeConfigRequest"
  * Use `create(GetConsumeConfigRequestSchema)` to create a new message.
  */
 export const GetConsumeConfigRequestSchema: GenMessage<GetConsumeConfigRequest> = /*@__PURE__*/
-  messageDesc(file_lokey_v1_gateway, 13);
+  messageDesc(file_lokey_v1_gateway, 15);
 
 /**
  * @generated from message lokey.v1.GetConsumeConfigResponse
@@ -427,7 +587,7 @@ export type GetConsumeConfigResponse = Message<"lokey.v1.GetConsumeConfigRespons
  * Use `create(GetConsumeConfigResponseSchema)` to create a new message.
  */
 export const GetConsumeConfigResponseSchema: GenMessage<GetConsumeConfigResponse> = /*@__PURE__*/
-  messageDesc(file_lokey_v1_gateway, 14);
+  messageDesc(file_lokey_v1_gateway, 16);
 
 /**
  * @generated from message lokey.v1.UpdateConsumeConfigRequest
@@ -444,7 +604,7 @@ export type UpdateConsumeConfigRequest = Message<"lokey.v1.UpdateConsumeConfigRe
  * Use `create(UpdateConsumeConfigRequestSchema)` to create a new message.
  */
 export const UpdateConsumeConfigRequestSchema: GenMessage<UpdateConsumeConfigRequest> = /*@__PURE__*/
-  messageDesc(file_lokey_v1_gateway, 15);
+  messageDesc(file_lokey_v1_gateway, 17);
 
 /**
  * @generated from message lokey.v1.UpdateConsumeConfigResponse
@@ -461,7 +621,7 @@ export type UpdateConsumeConfigResponse = Message<"lokey.v1.UpdateConsumeConfigR
  * Use `create(UpdateConsumeConfigResponseSchema)` to create a new message.
  */
 export const UpdateConsumeConfigResponseSchema: GenMessage<UpdateConsumeConfigResponse> = /*@__PURE__*/
-  messageDesc(file_lokey_v1_gateway, 16);
+  messageDesc(file_lokey_v1_gateway, 18);
 
 /**
  * @generated from message lokey.v1.GetMetricsRequest
@@ -474,7 +634,7 @@ export type GetMetricsRequest = Message<"lokey.v1.GetMetricsRequest"> & {
  * Use `create(GetMetricsRequestSchema)` to create a new message.
  */
 export const GetMetricsRequestSchema: GenMessage<GetMetricsRequest> = /*@__PURE__*/
-  messageDesc(file_lokey_v1_gateway, 17);
+  messageDesc(file_lokey_v1_gateway, 19);
 
 /**
  * @generated from message lokey.v1.GetMetricsResponse
@@ -498,7 +658,7 @@ export type GetMetricsResponse = Message<"lokey.v1.GetMetricsResponse"> & {
  * Use `create(GetMetricsResponseSchema)` to create a new message.
  */
 export const GetMetricsResponseSchema: GenMessage<GetMetricsResponse> = /*@__PURE__*/
-  messageDesc(file_lokey_v1_gateway, 18);
+  messageDesc(file_lokey_v1_gateway, 20);
 
 /**
  * @generated from message lokey.v1.StreamDataRequest
@@ -530,7 +690,7 @@ export type StreamDataRequest = Message<"lokey.v1.StreamDataRequest"> & {
  * Use `create(StreamDataRequestSchema)` to create a new message.
  */
 export const StreamDataRequestSchema: GenMessage<StreamDataRequest> = /*@__PURE__*/
-  messageDesc(file_lokey_v1_gateway, 19);
+  messageDesc(file_lokey_v1_gateway, 21);
 
 /**
  * @generated from message lokey.v1.StreamDataResponse
@@ -547,7 +707,7 @@ export type StreamDataResponse = Message<"lokey.v1.StreamDataResponse"> & {
  * Use `create(StreamDataResponseSchema)` to create a new message.
  */
 export const StreamDataResponseSchema: GenMessage<StreamDataResponse> = /*@__PURE__*/
-  messageDesc(file_lokey_v1_gateway, 20);
+  messageDesc(file_lokey_v1_gateway, 22);
 
 /**
  * @generated from message lokey.v1.GetIntegersRequest
@@ -583,7 +743,7 @@ export type GetIntegersRequest = Message<"lokey.v1.GetIntegersRequest"> & {
  * Use `create(GetIntegersRequestSchema)` to create a new message.
  */
 export const GetIntegersRequestSchema: GenMessage<GetIntegersRequest> = /*@__PURE__*/
-  messageDesc(file_lokey_v1_gateway, 21);
+  messageDesc(file_lokey_v1_gateway, 23);
 
 /**
  * @generated from message lokey.v1.GetIntegersResponse
@@ -600,7 +760,7 @@ export type GetIntegersResponse = Message<"lokey.v1.GetIntegersResponse"> & {
  * Use `create(GetIntegersResponseSchema)` to create a new message.
  */
 export const GetIntegersResponseSchema: GenMessage<GetIntegersResponse> = /*@__PURE__*/
-  messageDesc(file_lokey_v1_gateway, 22);
+  messageDesc(file_lokey_v1_gateway, 24);
 
 /**
  * @generated from message lokey.v1.GetUuidsRequest
@@ -624,7 +784,7 @@ export type GetUuidsRequest = Message<"lokey.v1.GetUuidsRequest"> & {
  * Use `create(GetUuidsRequestSchema)` to create a new message.
  */
 export const GetUuidsRequestSchema: GenMessage<GetUuidsRequest> = /*@__PURE__*/
-  messageDesc(file_lokey_v1_gateway, 23);
+  messageDesc(file_lokey_v1_gateway, 25);
 
 /**
  * @generated from message lokey.v1.GetUuidsResponse
@@ -641,7 +801,7 @@ export type GetUuidsResponse = Message<"lokey.v1.GetUuidsResponse"> & {
  * Use `create(GetUuidsResponseSchema)` to create a new message.
  */
 export const GetUuidsResponseSchema: GenMessage<GetUuidsResponse> = /*@__PURE__*/
-  messageDesc(file_lokey_v1_gateway, 24);
+  messageDesc(file_lokey_v1_gateway, 26);
 
 /**
  * @generated from message lokey.v1.GetBytesRequest
@@ -672,7 +832,7 @@ export type GetBytesRequest = Message<"lokey.v1.GetBytesRequest"> & {
  * Use `create(GetBytesRequestSchema)` to create a new message.
  */
 export const GetBytesRequestSchema: GenMessage<GetBytesRequest> = /*@__PURE__*/
-  messageDesc(file_lokey_v1_gateway, 25);
+  messageDesc(file_lokey_v1_gateway, 27);
 
 /**
  * @generated from message lokey.v1.GetBytesResponse
@@ -694,7 +854,7 @@ export type GetBytesResponse = Message<"lokey.v1.GetBytesResponse"> & {
  * Use `create(GetBytesResponseSchema)` to create a new message.
  */
 export const GetBytesResponseSchema: GenMessage<GetBytesResponse> = /*@__PURE__*/
-  messageDesc(file_lokey_v1_gateway, 26);
+  messageDesc(file_lokey_v1_gateway, 28);
 
 /**
  * @generated from message lokey.v1.GetUsageRequest
@@ -707,7 +867,7 @@ export type GetUsageRequest = Message<"lokey.v1.GetUsageRequest"> & {
  * Use `create(GetUsageRequestSchema)` to create a new message.
  */
 export const GetUsageRequestSchema: GenMessage<GetUsageRequest> = /*@__PURE__*/
-  messageDesc(file_lokey_v1_gateway, 27);
+  messageDesc(file_lokey_v1_gateway, 29);
 
 /**
  * @generated from message lokey.v1.GetUsageResponse
@@ -745,7 +905,7 @@ export type GetUsageResponse = Message<"lokey.v1.GetUsageResponse"> & {
  * Use `create(GetUsageResponseSchema)` to create a new message.
  */
 export const GetUsageResponseSchema: GenMessage<GetUsageResponse> = /*@__PURE__*/
-  messageDesc(file_lokey_v1_gateway, 28);
+  messageDesc(file_lokey_v1_gateway, 30);
 
 /**
  * SourceUsage is what one source's quotas leave the caller.
@@ -780,7 +940,7 @@ export type SourceUsage = Message<"lokey.v1.SourceUsage"> & {
  * Use `create(SourceUsageSchema)` to create a new message.
  */
 export const SourceUsageSchema: GenMessage<SourceUsage> = /*@__PURE__*/
-  messageDesc(file_lokey_v1_gateway, 29);
+  messageDesc(file_lokey_v1_gateway, 31);
 
 /**
  * Allowance is one token bucket: it holds at most `burst` units and refills
@@ -823,7 +983,7 @@ export type Allowance = Message<"lokey.v1.Allowance"> & {
  * Use `create(AllowanceSchema)` to create a new message.
  */
 export const AllowanceSchema: GenMessage<Allowance> = /*@__PURE__*/
-  messageDesc(file_lokey_v1_gateway, 30);
+  messageDesc(file_lokey_v1_gateway, 32);
 
 /**
  * Source names a queue.
