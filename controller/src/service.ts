@@ -1,9 +1,10 @@
 // ControllerService over the harvester: the sample stream, on-demand Generate,
-// Info and Health, with the documented REST shapes of the seed's endpoints.
+// Info and Health, with the documented REST shapes of the controller's
+// endpoints (docs/reference/rest-api.md, "The upstreams' own endpoints").
 import { Code, ConnectError } from "@connectrpc/connect";
 import { ControllerService, EntropySource } from "../../gen/lokey/controller/v1/controller_pb.js";
 import type { GenerateResponse } from "../../gen/lokey/controller/v1/controller_pb.js";
-import { bind, healthReply, type HealthRegistry, type ServiceBinding } from "../../runtime/src/index.js";
+import { bind, healthReply, rfc3339, type HealthRegistry, type ServiceBinding } from "../../runtime/src/index.js";
 import { entropyClaim, RAW_BYTES_PER_SAMPLE } from "./conditioning.js";
 import type { Harvester, HarvesterStatus } from "./harvester.js";
 
@@ -46,7 +47,7 @@ export function controllerBinding(opts: ControllerServiceOptions): ServiceBindin
       },
 
       async generate(req, ctx) {
-        const count = req.count ?? 1;
+        const count = req.count!; // the rules' default when unset
         const before = harvester.status();
         if (!before.serving) throw unavailable(before);
         // Abandon the wait when the client leaves or the source stalls (faults, failing tests).
@@ -90,7 +91,7 @@ export function controllerBinding(opts: ControllerServiceOptions): ServiceBindin
         const s = harvester.status();
         return {
           status: s.serving ? "healthy" : "unhealthy",
-          timestamp: new Date().toISOString(),
+          timestamp: rfc3339(new Date()),
           source: source.kind,
           deviceOk: s.deviceOk,
           healthTests: s.tests,
@@ -101,7 +102,7 @@ export function controllerBinding(opts: ControllerServiceOptions): ServiceBindin
     {
       bytes: "hex",
       render: {
-        // The seed's documented shape: one value as a string, several as an array.
+        // The documented shape (docs/reference/rest-api.md): one value as a string, several as an array.
         generate: (res: GenerateResponse) => ({ body: { data: res.data.length === 1 ? hex(res.data[0]) : res.data.map(hex) } }),
         // Orchestrators probing GET /health read the status code.
         getHealth: healthReply,

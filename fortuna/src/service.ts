@@ -4,22 +4,19 @@
 // any handler runs, so a bad request never reaches the generator.
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
 import { FortunaService } from "../../gen/lokey/fortuna/v1/fortuna_pb.js";
-import { bind, healthReply, HealthRegistry, peerOf, silentLogger, type Logger, type ServiceBinding } from "../../runtime/src/index.js";
+import { bind, healthReply, HealthRegistry, peerOf, rfc3339, silentLogger, type Logger, type ServiceBinding } from "../../runtime/src/index.js";
 import { Accumulator, systemClock, type Clock } from "./accumulator.js";
 import { firstSeed, type LocalEntropy } from "./first-seed.js";
 import { MAX_REQUEST_BYTES, NotSeededError } from "./generator.js";
 import { SeedHealth } from "./seed-health.js";
 import { MAX_SOURCES, SourceTable } from "./seeders.js";
 
-/** StreamRandom's chunk size when the request leaves it unset (fortuna.proto). */
-export const DEFAULT_CHUNK_BYTES = 65536;
-
 export interface FortunaOptions {
   /** Health turns NOT_SERVING when the last reseed is older than this. */
   maxSeedAgeMs: number;
   /** Amplify's output when no size is given: seed length x this, at most 2^20. */
   amplificationFactor: number;
-  /** Most distinct seeding identities, each its own accumulator source (default 256, all of 0..255). */
+  /** Most distinct (seeding identity, chip) pairs, each its own accumulator source (default 256, all of 0..255). */
   maxSeeders?: number;
   /** The local secret in the first key (default: the OS CSPRNG). */
   entropy?: LocalEntropy;
@@ -38,7 +35,8 @@ export interface Fortuna {
   close(): void;
 }
 
-const rfc3339 = (ms: number | undefined) => (ms === undefined ? "" : new Date(ms).toISOString());
+/** A time for health and info (runtime/src/timestamp.ts); "" for never. */
+const timestamp = (ms: number | undefined) => (ms === undefined ? "" : rfc3339(ms));
 
 function notSeeded(): ConnectError {
   return new ConnectError("Fortuna is not seeded yet", Code.FailedPrecondition);
@@ -102,14 +100,14 @@ export function createFortuna(opts: FortunaOptions): Fortuna {
           firstSeed(acc, req.seeds, opts.entropy);
           reseeded = true;
         } else {
-          const source = sources.sourceOf(seeder);
+          const source = sources.sourceOf(seeder, req.chip);
           for (const s of req.seeds) acc.addSeed(source, s);
           reseeded = acc.maybeReseed();
         }
         seedHealth.refresh();
         // One line per Seed call with the reseed count it left: how often the
         // seeders' material really reaches the key (LOG_LEVEL=debug).
-        log.debug("seeded", { seeder, count: req.seeds.length, reseeded, reseedCount: acc.stats().reseedCount });
+        log.debug("seeded", { seeder, chip: req.chip, count: req.seeds.length, reseeded, reseedCount: acc.stats().reseedCount });
         return { status: reseeded ? "reseeded" : "pooled", count: req.seeds.length, reseeded };
       },
 
@@ -135,7 +133,7 @@ export function createFortuna(opts: FortunaOptions): Fortuna {
           service: "fortuna",
           seeded: s.seeded,
           reseedCount: s.reseedCount,
-          lastReseed: rfc3339(s.lastReseedAt),
+          lastReseed: timestamp(s.lastReseedAt),
           bytesGenerated: s.bytesGenerated,
           requestsServed: s.requestsServed,
           pool0Bytes: mayInspect ? BigInt(s.pool0Bytes) : 0n,
@@ -150,7 +148,7 @@ export function createFortuna(opts: FortunaOptions): Fortuna {
           status: h.healthy ? "healthy" : "unhealthy",
           timestamp: rfc3339(clock.wall()),
           seeded: s.seeded,
-          lastReseed: rfc3339(s.lastReseedAt),
+          lastReseed: timestamp(s.lastReseedAt),
           reason: h.reason,
         };
       },
@@ -159,7 +157,7 @@ export function createFortuna(opts: FortunaOptions): Fortuna {
       // transport has taken the previous one (the `yield` resumes after the
       // write), so a stalled reader leaves the service idle.
       async *streamRandom(req, ctx) {
-        const chunk = req.chunkSize ?? DEFAULT_CHUNK_BYTES;
+        const chunk = req.chunkSize!; // the rules' default when unset
         if (!acc.seeded) throw notSeeded();
         while (!ctx.signal.aborted) yield { data: output(chunk) };
       },

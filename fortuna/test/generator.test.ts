@@ -3,12 +3,17 @@ import assert from "node:assert/strict";
 import { FortunaGenerator, NotSeededError, MAX_REQUEST_BYTES, type BlockEngine } from "../src/generator.js";
 import { CounterBlocks } from "../src/counter-blocks.js";
 import { aesBlock, counterBlockLE, refPseudoRandom, refReseed, shad256, type RefState } from "./reference.js";
+import { nativeAddonSkip } from "./native-addon.js";
 
 const seedOf = (text: string) => Buffer.from(text, "utf8");
 const stateOf = (g: FortunaGenerator): RefState => ({ key: Buffer.from(g.key), counter: g.counter });
 
-test("the default engine is the native one that npm install builds", () => {
+test("the default engine is the native one that npm install builds", { skip: nativeAddonSkip }, () => {
   assert.equal(new FortunaGenerator().engine, "native");
+});
+
+test("without the addon the default engine is the portable one", { skip: !nativeAddonSkip && "fortuna/native is built" }, () => {
+  assert.equal(new FortunaGenerator().engine, "portable");
 });
 
 // Every convention, checked against the reference model for both ways of making the blocks.
@@ -19,7 +24,7 @@ for (const engine of ["native", "portable"] as const satisfies readonly BlockEng
     return { g, ref: refReseed({ key: Buffer.alloc(32), counter: 0n }, seedOf(seed)) };
   };
 
-  describe(`FortunaGenerator (${engine} engine)`, () => {
+  describe(`FortunaGenerator (${engine} engine)`, { skip: engine === "native" && nativeAddonSkip }, () => {
     test("starts unseeded: zero key, counter 0, every request refused", () => {
       const g = new FortunaGenerator({ engine });
       assert.deepEqual(g.key, new Uint8Array(32));

@@ -121,3 +121,6 @@ export async function settled<T>(read: () => T | Promise<T>, times = 5, maxPolls
   }
   throw new Error(`value never settled (last ${String(last)})`);
 }
+
+/** What the services write for `ms` (runtime/src/timestamp.ts): RFC 3339 in UTC, to the second. */
+export const atSecond = (ms: number) => new Date(ms - (ms % 1000)).toISOString().replace(".000Z", "Z");

@@ -2,9 +2,9 @@ import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { createClient } from "@connectrpc/connect";
 import { createGrpcTransport } from "@connectrpc/connect-node";
-import { FortunaService } from "../../gen/lokey/fortuna/v1/fortuna_pb.js";
+import { FortunaService, StreamRandomRequestSchema } from "../../gen/lokey/fortuna/v1/fortuna_pb.js";
 import { HealthCheckResponse_ServingStatus as Status } from "../../gen/grpc/health/v1/health_pb.js";
-import { DEFAULT_CHUNK_BYTES } from "../src/service.js";
+import { fieldRules } from "../../runtime/src/index.js";
 import { refPseudoRandom, type RefState } from "./reference.js";
 import { settled, startHarness, type Harness } from "./harness.js";
 
@@ -30,9 +30,10 @@ describe("StreamRandom", () => {
     }
   });
 
-  test("chunk_size defaults to 65536", async () => {
+  test("chunk_size unset: the proto's default, 65536", async () => {
+    assert.equal(fieldRules(StreamRandomRequestSchema.field.chunkSize)?.default, 65536n);
     for await (const m of h.grpc.streamRandom({})) {
-      assert.equal(m.data.length, DEFAULT_CHUNK_BYTES);
+      assert.equal(m.data.length, 65536);
       break;
     }
   });

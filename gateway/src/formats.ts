@@ -13,7 +13,7 @@ export interface FormatInfo {
 
 const info = (size: FormatInfo["size"], signed: boolean, binary = false): FormatInfo => ({ size, signed, binary });
 
-const FORMATS: Partial<Record<Format, FormatInfo>> = {
+const FORMATS: Record<Exclude<Format, Format.UNSPECIFIED>, FormatInfo> = {
   [Format.INT8]: info(1, true),
   [Format.INT16]: info(2, true),
   [Format.INT32]: info(4, true),
@@ -25,9 +25,9 @@ const FORMATS: Partial<Record<Format, FormatInfo>> = {
   [Format.BINARY]: info(1, false, true),
 };
 
-/** The format's layout, or undefined for FORMAT_UNSPECIFIED / unknown numbers. */
-export function formatInfo(format: Format): FormatInfo | undefined {
-  return FORMATS[format];
+/** The layout of a format the rules let through (`format` is required, so never FORMAT_UNSPECIFIED). */
+export function formatInfo(format: Format): FormatInfo {
+  return FORMATS[format as Exclude<Format, Format.UNSPECIFIED>];
 }
 
 const view = (bytes: Uint8Array) => new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -67,9 +67,16 @@ export function decodeValues(f: FormatInfo, bytes: Uint8Array): bigint[] {
  * a double would round them).
  */
 export function valuesJson(f: FormatInfo, bytes: Uint8Array): string {
-  const read = reader(f, bytes);
   const n = count(f, bytes);
   if (n === 0) return "[]";
+  // One byte per value (the common request, a key): the bytes themselves, no DataView.
+  if (f.size === 1) {
+    const at = f.signed ? (i: number) => (bytes[i] << 24) >> 24 : (i: number) => bytes[i];
+    let out = "[" + at(0);
+    for (let i = 1; i < n; i++) out += "," + at(i);
+    return out + "]";
+  }
+  const read = reader(f, bytes);
   let out = "[" + String(read(0));
   for (let i = 1; i < n; i++) out += "," + String(read(i));
   return out + "]";

@@ -3,10 +3,11 @@
 // generator's range; instead each candidate takes just enough bits to cover
 // the span and candidates beyond the span are thrown away (rejection
 // sampling), so every value in the range is exactly equally likely.
-export const INT64_MIN = -(2n ** 63n);
-export const INT64_MAX = 2n ** 63n - 1n;
+import { invalidArgument } from "../../runtime/src/index.js";
 
 export interface RangePlan {
+  /** The range's low end: a candidate c stands for min + c. */
+  min: bigint;
   /** max - min: 0 .. 2^64-1. */
   span: bigint;
   /** Bytes read per candidate (0 when min == max). */
@@ -17,13 +18,17 @@ export interface RangePlan {
   acceptance: number;
 }
 
+/**
+ * How to draw from [min, max]. The one check of GetIntegers' request beyond
+ * the proto's rules (which cannot relate two fields): min <= max. Both are
+ * sint64 fields, so the span fits 64 bits.
+ */
 export function planRange(min: bigint, max: bigint): RangePlan {
-  if (min > max) throw new RangeError(`min (${min}) must not exceed max (${max})`);
-  if (min < INT64_MIN || max > INT64_MAX) throw new RangeError("min and max must be signed 64-bit integers");
+  if (min > max) throw invalidArgument(`min (${min}) must not exceed max (${max})`);
   const span = max - min;
   const bits = span === 0n ? 0 : span.toString(2).length;
   const mask = (1n << BigInt(bits)) - 1n;
-  return { span, bytes: Math.ceil(bits / 8), mask, acceptance: Number(span + 1n) / Number(mask + 1n) };
+  return { min, span, bytes: Math.ceil(bits / 8), mask, acceptance: Number(span + 1n) / Number(mask + 1n) };
 }
 
 /** Candidates to request so one round almost always suffices (mean plus ~4 standard deviations). */
@@ -48,17 +53,12 @@ function candidate(bytes: Uint8Array, at: number, width: number): bigint {
 }
 
 /**
- * Draws `count` integers in [min, max]. `take(n)` supplies n random bytes
- * (all or nothing); it is called once in the usual case and again only when
- * the first batch ran short of accepted candidates.
+ * Draws `count` integers from `plan`'s range. `take(n)` supplies n random
+ * bytes (all or nothing); it is called once in the usual case and again only
+ * when the first batch ran short of accepted candidates.
  */
-export async function sampleIntegers(
-  min: bigint,
-  max: bigint,
-  count: number,
-  take: (bytes: number) => Promise<Uint8Array>,
-): Promise<bigint[]> {
-  const plan = planRange(min, max);
+export async function sampleIntegers(plan: RangePlan, count: number, take: (bytes: number) => Promise<Uint8Array>): Promise<bigint[]> {
+  const { min } = plan;
   if (plan.bytes === 0) return new Array<bigint>(count).fill(min);
   const out: bigint[] = [];
   while (out.length < count) {

@@ -1,6 +1,8 @@
 // GatewayService over a GatewayEngine: the engine deals in bytes, this layer
-// turns them into the documented values, shapes and errors. Field limits are
-// enforced by the runtime from the proto rules before a handler runs.
+// turns them into the documented values, shapes and errors. Field limits,
+// required fields and defaults are the proto's rules, applied by the runtime
+// before a handler runs (runtime/src/rules.ts): a handler sees a request that
+// obeys them, and only checks what no rule can say (min <= max).
 import { Code, ConnectError, type HandlerContext } from "@connectrpc/connect";
 import {
   Encoding,
@@ -10,18 +12,16 @@ import {
   type GetMetricsResponse,
   type StreamDataResponse,
 } from "../../gen/lokey/v1/gateway_pb.js";
-import { allSent, bind, invalidArgument, peerOf, readyToSend, silentLogger, type Logger, type ServiceBinding } from "../../runtime/src/index.js";
+import { allSent, bind, invalidArgument, peerOf, readyToSend, rfc3339, silentLogger, type Logger, type ServiceBinding } from "../../runtime/src/index.js";
 import type { GatewayEngine, QueueStatus, SourceName } from "./engine/types.js";
 import { decodeValues, formatInfo, valuesJson } from "./formats.js";
-import { healthReport, rfc3339 } from "./health.js";
+import { healthReport } from "./health.js";
 import { candidatesFor, planRange, sampleIntegers } from "./integers.js";
 import { Quotas, type Charge } from "./quota/quotas.js";
 import { UUID_BYTES, uuidsV4 } from "./uuids.js";
 
 export const NO_DATA = "No data available";
 export const QUEUE_CONFIG_FAILED = "Failed to update queue configuration";
-/** StreamDataRequest.chunk_size default (gateway.proto). */
-export const DEFAULT_STREAM_CHUNK = 65536;
 
 export interface GatewayBindingOptions {
   /** Clock for health timestamps (tests). */
@@ -32,17 +32,9 @@ export interface GatewayBindingOptions {
   log?: Logger;
 }
 
-function sourceName(source: Source): SourceName {
-  switch (source) {
-    case Source.TRNG:
-      return "trng";
-    case Source.FORTUNA:
-      return "fortuna";
-    default:
-      // The runtime's rules reject these before we get here; belt and braces.
-      throw invalidArgument(`source: unknown value ${source}`);
-  }
-}
+// `source` is required: the rules let only these two through.
+const SOURCE_NAMES: Record<Source.TRNG | Source.FORTUNA, SourceName> = { [Source.TRNG]: "trng", [Source.FORTUNA]: "fortuna" };
+const sourceName = (source: Source): SourceName => SOURCE_NAMES[source as Source.TRNG | Source.FORTUNA];
 
 function queueStatus(q: QueueStatus) {
   return {
@@ -73,8 +65,8 @@ export function createGatewayBinding(engine: GatewayEngine, opts: GatewayBinding
       charge.refund(bytes);
       // An unreachable Fortuna behind a short queue is, to the caller, the
       // documented "not enough random data" (nothing was consumed); other
-      // failures (the database) stay errors.
-      if (err instanceof ConnectError && !signal.aborted) throw new ConnectError(NO_DATA, Code.NotFound, undefined, undefined, err);
+      // failures (the database; UNAVAILABLE: a storage fault) stay errors.
+      if (err instanceof ConnectError && err.code !== Code.Unavailable && !signal.aborted) throw new ConnectError(NO_DATA, Code.NotFound, undefined, undefined, err);
       throw err;
     }
     if (!data) {
@@ -96,7 +88,6 @@ export function createGatewayBinding(engine: GatewayEngine, opts: GatewayBinding
     {
       async getData(req, ctx) {
         const f = formatInfo(req.format);
-        if (!f) throw invalidArgument(`format: unknown value ${req.format}`);
         const bytes = req.limit * f.size;
         const data = await takeAll(req.source, bytes, req.offset * f.size, ctx.signal, admit(req.source, bytes, ctx));
         // REST renders the array straight from `data`; decoding to bigints
@@ -108,7 +99,7 @@ export function createGatewayBinding(engine: GatewayEngine, opts: GatewayBinding
 
       getHealth() {
         const r = healthReport(engine.health());
-        return { status: r.status, timestamp: rfc3339(now()), details: r.details };
+        return { status: r.status, timestamp: rfc3339(now()), details: r.details, storageFault: r.storageFault };
       },
 
       async getStatus() {
@@ -116,7 +107,9 @@ export function createGatewayBinding(engine: GatewayEngine, opts: GatewayBinding
         return {
           trng: queueStatus(s.trng),
           fortuna: queueStatus(s.fortuna),
-          database: { sizeBytes: s.database.sizeBytes, sizeHuman: s.database.sizeHuman, path: s.database.path, encryption: s.database.encryption },
+          database: { ...s.database, storageFault: s.database.storageFault ?? "" },
+          chips: s.chips,
+          fortunaInstances: s.fortunaInstances,
         };
       },
 
@@ -137,8 +130,9 @@ export function createGatewayBinding(engine: GatewayEngine, opts: GatewayBinding
             ...(req.fortunaQueueSize !== undefined && { fortuna: Number(req.fortunaQueueSize) }),
           });
         } catch (err) {
-          // A size refused up front (the disk cannot hold it) is the caller's to fix.
-          if (err instanceof ConnectError && err.code === Code.InvalidArgument) throw err;
+          // A size refused up front (the disk cannot hold it) is the caller's to fix;
+          // a storage fault (UNAVAILABLE, 503) says why, and clears by itself.
+          if (err instanceof ConnectError && (err.code === Code.InvalidArgument || err.code === Code.Unavailable)) throw err;
           throw new ConnectError(QUEUE_CONFIG_FAILED, Code.Internal, undefined, undefined, err);
         }
         configChanged(ctx, "queue sizes", old, q);
@@ -170,7 +164,7 @@ export function createGatewayBinding(engine: GatewayEngine, opts: GatewayBinding
       async *streamData(req, ctx) {
         const source = sourceName(req.source);
         const charge = quotas.admit(ctx, source, 0);
-        const chunk = req.chunkSize ?? DEFAULT_STREAM_CHUNK;
+        const chunk = req.chunkSize!; // the rules' default when unset
         let left = req.maxBytes;
         while (left === undefined || left > 0n) {
           let want: number;
@@ -207,13 +201,12 @@ export function createGatewayBinding(engine: GatewayEngine, opts: GatewayBinding
       },
 
       async getIntegers(req, ctx) {
-        if (req.min > req.max) throw invalidArgument(`min (${req.min}) must not exceed max (${req.max})`);
         // Admitted for the first batch sampleIntegers draws; the rare second
         // batch is charged as it is drawn, so an admitted request completes.
         const plan = planRange(req.min, req.max);
         let prepaid = plan.bytes === 0 ? 0 : candidatesFor(plan, req.count) * plan.bytes;
         const charge = admit(req.source, prepaid, ctx);
-        const values = await sampleIntegers(req.min, req.max, req.count, (n) => {
+        const values = await sampleIntegers(plan, req.count, (n) => {
           charge.extra(n - Math.min(n, prepaid));
           prepaid -= Math.min(n, prepaid);
           return takeAll(req.source, n, 0, ctx.signal, charge);
@@ -239,7 +232,7 @@ export function createGatewayBinding(engine: GatewayEngine, opts: GatewayBinding
     {
       render: {
         getData: (res: GetDataResponse) => {
-          const f = formatInfo(res.format)!;
+          const f = formatInfo(res.format);
           if (f.binary) {
             return {
               headers: { "Content-Type": "application/octet-stream", "Content-Disposition": "attachment; filename=random.bin" },

@@ -38,8 +38,8 @@ export function swaggerRoutes(prefix = "/swagger/", specUrl = "/openapi.json"): 
   const cache = new Map<string, Buffer>();
   const init = Buffer.from(initializer(specUrl));
 
-  const handler = (req: NodeRequest, res: NodeResponse) => {
-    const path = new URL(req.url ?? "/", "http://x").pathname;
+  const handler = (_req: NodeRequest, res: NodeResponse, url: URL) => {
+    const path = url.pathname;
     const name = path.slice(prefix.length) || "index.html";
     let body: Buffer | undefined;
     if (name === "swagger-initializer.js") body = init;

@@ -1,4 +1,5 @@
-// gRPC-Web's text mode (PROTOCOL-WEB.md, "application/grpc-web-text"): the
+// gRPC-Web's text mode (gRPC's PROTOCOL-WEB.md, "application/grpc-web-text";
+// docs/reference/wire-protocols.md): the
 // same frames as binary gRPC-Web, base64-encoded in both directions, for
 // clients that can only handle text bodies. connect-node serves binary
 // gRPC-Web only, so a text request is decoded on the way in and its answer

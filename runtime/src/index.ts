@@ -1,6 +1,6 @@
 // The shared service runtime: everything controller, fortuna and gateway have in common.
 export { startServer, bind, type ServerOptions, type RunningServer, type ServiceBinding, type RawRoute } from "./server.js";
-export { runService, type ServiceContext, type ServiceSetup, type RunOptions } from "./run.js";
+export { runService, hostServices, closeOnSignals, type ServiceContext, type ServiceSetup, type RunOptions, type ServiceHost } from "./run.js";
 export { HealthRegistry, type ServingState } from "./health.js";
 export { EnvReader, ConfigError, readCommonConfig, type CommonConfig } from "./config.js";
 export { DEFAULT_CONNECTION_LIMITS, type ConnectionLimits } from "./connections.js";
@@ -14,3 +14,8 @@ export { validateRules, fieldRules, fieldRange } from "./rules.js";
 export { restJson, enumShortName, hexToBytes, parseJsonExact, type BytesEncoding } from "./rest-json.js";
 export { send, sendJson, healthReply, type RestOptions, type RestReply, type NodeRequest, type NodeResponse } from "./transcoder.js";
 export { readyToSend, allSent } from "./send-flow.js";
+export { rfc3339 } from "./timestamp.js";
+export { openApiDocument, openApiRoute, errorResponse, jsonContent, messageRef, schemaRef, type Operation, type Schema, type Schemas } from "./openapi.js";
+export { httpBindings, type HttpBinding } from "./rest-routes.js";
+export { Backoff, type BackoffPolicy } from "./backoff.js";
+export { counterFrom, metricsRegistry, type CounterFrom } from "./request-metrics.js";

@@ -7,6 +7,7 @@
 import { createContextKey, type ContextValues } from "@connectrpc/connect";
 import type { DescEnum, DescField, DescMessage } from "@bufbuild/protobuf";
 import { fieldRules } from "./rules.js";
+import { findField } from "./rest-json.js";
 import { invalidArgument } from "./errors.js";
 import type { ConnectError } from "@connectrpc/connect";
 
@@ -41,7 +42,7 @@ const ownJson = (m: DescMessage) => m.typeName.startsWith("google.protobuf.");
 export function unknownEnumName(schema: DescMessage, json: unknown, path = ""): ConnectError | undefined {
   if (json === null || typeof json !== "object" || Array.isArray(json) || ownJson(schema)) return undefined;
   for (const [key, value] of Object.entries(json)) {
-    const field = schema.fields.find((f) => f.jsonName === key || f.name === key);
+    const field = findField(schema, key);
     if (!field || value === null) continue;
     const name = path + field.name;
     let error: ConnectError | undefined;
@@ -94,7 +95,7 @@ export function watchJsonEnums(
   schema: DescMessage,
   httpMethod: string,
   contentType: string,
-  url: string,
+  query: URLSearchParams,
   body: AsyncIterable<Uint8Array>,
   maxBytes: number,
 ): { issue: JsonIssue; body: AsyncIterable<Uint8Array> } {
@@ -102,7 +103,7 @@ export function watchJsonEnums(
   const type = contentType.split(";", 1)[0].trim().toLowerCase();
   if (httpMethod === "GET") {
     // Connect GET: the message is in the query (the Connect protocol spec, "Unary-Get-Request").
-    const q = new URLSearchParams(url.includes("?") ? url.slice(url.indexOf("?") + 1) : "");
+    const q = query;
     const message = q.get("message");
     if (q.get("encoding") === "json" && message !== null && !q.get("compression")) {
       scanText(schema, q.get("base64") === "1" ? Buffer.from(message, "base64url") : Buffer.from(message, "utf8"), issue);

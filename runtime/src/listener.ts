@@ -17,7 +17,9 @@ const HTTP2_PREFACE = Buffer.from("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
  */
 export function createDualListener(h1: Http1Server, h2: Http2Server, guard: ConnectionGuard): NetServer {
   startHttp1Timeouts(h1);
-  const server = createNetServer({ pauseOnConnect: true }, (socket: Socket) => {
+  // noDelay: Nagle off, as node:http's own listener has it by default; an answer
+  // written in two pieces (a stream's head, then its data) must not wait for an ACK.
+  const server = createNetServer({ pauseOnConnect: true, noDelay: true }, (socket: Socket) => {
     if (socket.destroyed) return; // refused by the guard
     const cancelDeadline = guard.deadline(socket);
     let seen = Buffer.alloc(0);

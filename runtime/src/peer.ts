@@ -90,9 +90,15 @@ function forwardedClient(header: string | string[] | undefined, trusted: BlockLi
   return hops.length > 0 ? { address: hops[0], local } : undefined;
 }
 
+/** The request names a client other than its connection's (a proxy's headers). */
+export const isForwarded = (req: NodeRequest) => FORWARDING_HEADERS.some((h) => req.headers[h] !== undefined);
+
+/** What carries the request: the HTTP/1.1 socket, or the HTTP/2 session. */
+export const connectionOf = (req: NodeRequest): object => (req as { stream?: { session?: object } }).stream?.session ?? req.socket;
+
 export function peerFromRequest(req: NodeRequest, trustedProxies?: BlockList): Peer {
   const socketAddress = plainAddress(req.socket?.remoteAddress ?? "");
-  const forwards = FORWARDING_HEADERS.some((h) => req.headers[h] !== undefined);
+  const forwards = isForwarded(req);
   let address = socketAddress;
   let loopback = isLoopbackAddress(socketAddress) && !forwards;
   if (trustedProxies && inList(trustedProxies, socketAddress)) {

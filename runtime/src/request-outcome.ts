@@ -53,7 +53,7 @@ export const codeName = (code: Code): string => codeToString(code);
 /** A code name as received, or "unknown" for anything that is not one (labels stay a bounded set). */
 export const knownCodeName = (name: string | undefined): string => (name === "ok" || (name !== undefined && codeFromString(name) !== undefined) ? name! : "unknown");
 
-/** gRPC's numeric grpc-status (PROTOCOL-HTTP2.md) as a code name. */
+/** gRPC's numeric grpc-status (docs/reference/wire-protocols.md) as a code name. */
 export function grpcStatusName(status: string | null | undefined): string {
   if (status === "0") return "ok";
   const n = Number(status);

@@ -1,7 +1,9 @@
-// The URL a request names, from its target and authority, checked once for
-// every protocol. A target or Host that is not a URL is the client's mistake,
-// answered 400 (RFC 9112 §3.2, §3.3); parsing it later, deep in a handler or
-// in connect-node, would throw and turn it into a 500.
+// The URL a request names, from its target and authority, parsed once per
+// request for every protocol: the server hands this URL to the routes, the
+// transcoder (path, query, the handler context's url) and the RPC adapter
+// (path, a Connect GET's query). A target or Host that is not a URL is the
+// client's mistake, answered 400 (RFC 9112 §3.2, §3.3); parsing it later,
+// deep in a handler or in connect-node, would throw and turn it into a 500.
 import type { NodeRequest } from "./rest-request.js";
 
 // RFC 3986 §3.2: an authority is host[:port]; userinfo is not allowed in HTTP

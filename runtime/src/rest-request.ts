@@ -1,6 +1,7 @@
 // Reading a REST request into the JSON a request message is parsed from:
 // body limits, content codings, lenient Content-Type, typed query
-// parameters, required fields.
+// parameters. Whether the values obey the field rules is checked once, on
+// the message, for every protocol (runtime/src/rules.ts).
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Http2ServerRequest, Http2ServerResponse } from "node:http2";
 import { promisify } from "node:util";
@@ -8,7 +9,6 @@ import { brotliDecompress, gunzip, inflate, type ZlibOptions } from "node:zlib";
 import { ScalarType, type DescMessage } from "@bufbuild/protobuf";
 import { invalidArgument } from "./errors.js";
 import { findField, jsonObject, parseJsonExact, RestBodyError } from "./rest-json.js";
-import { fieldRules } from "./rules.js";
 
 export type NodeRequest = IncomingMessage | Http2ServerRequest;
 export type NodeResponse = ServerResponse | Http2ServerResponse;
@@ -32,21 +32,18 @@ export class UnsupportedEncoding extends Error {
   readonly supported = "gzip, deflate, br";
 }
 
+const NONE: string[] = [];
+
 /** The request's content codings in the order they were applied; identity is none. */
 function contentCodings(req: NodeRequest): string[] {
   const header = req.headers["content-encoding"];
+  if (header === undefined) return NONE;
   const codings = (Array.isArray(header) ? header.join(",") : header ?? "")
     .split(",")
     .map((c) => c.trim().toLowerCase())
     .filter((c) => c !== "" && c !== "identity");
   for (const c of codings) if (!DECODERS[c]) throw new UnsupportedEncoding(`Content-Encoding ${JSON.stringify(c)} is not supported (supported: gzip, deflate, br)`);
   return codings;
-}
-
-export function headersOf(req: NodeRequest): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(req.headers)) if (!k.startsWith(":") && v !== undefined) out[k] = Array.isArray(v) ? v.join(", ") : v;
-  return out;
 }
 
 /**
@@ -58,15 +55,8 @@ export async function readBody(req: NodeRequest, max: number): Promise<Buffer> {
   const codings = contentCodings(req);
   const declared = Number(req.headers["content-length"] ?? 0);
   if (declared > max) throw new PayloadTooLarge(`the body is larger than ${max} bytes`);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > max) throw new PayloadTooLarge(`the body is larger than ${max} bytes`);
-    chunks.push(chunk);
-  }
-  let body: Buffer = Buffer.concat(chunks);
-  for (const coding of codings.reverse()) {
+  let body = await collect(req, max);
+  for (const coding of [...codings].reverse()) {
     try {
       body = await DECODERS[coding](body, { maxOutputLength: max });
     } catch (err) {
@@ -75,6 +65,31 @@ export async function readBody(req: NodeRequest, max: number): Promise<Buffer> {
     }
   }
   return body;
+}
+
+// Events rather than the stream's async iterator: a small body is one chunk,
+// and the iterator costs several promises and listeners per request. The
+// listeners stay: once settled, later events change nothing.
+function collect(req: NodeRequest, max: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (chunk: Buffer) => {
+      size += chunk.length;
+      if (size <= max) return void chunks.push(chunk);
+      if (size - chunk.length > max) return;
+      reject(new PayloadTooLarge(`the body is larger than ${max} bytes`));
+      // Nobody reads the rest: stop it here instead of buffering it.
+      req.destroy();
+    });
+    let ended = false;
+    req.on("end", () => {
+      ended = true;
+      resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, size));
+    });
+    req.on("error", reject);
+    req.on("close", () => ended || reject(new Error("the request closed before its body ended")));
+  });
 }
 
 // The documented routes read their body as JSON whatever the Content-Type
@@ -121,13 +136,5 @@ function queryScalar(name: string, scalar: ScalarType | undefined, v: string): u
     default:
       if (!/^-?\d+$/.test(v)) throw invalidArgument(`${name}: must be an integer, got ${JSON.stringify(v)}`);
       return v;
-  }
-}
-
-export function requirePresent(schema: DescMessage, json: Record<string, unknown>): void {
-  for (const f of schema.fields) {
-    if (!fieldRules(f)?.required) continue;
-    const v = json[f.name] ?? json[f.jsonName];
-    if (v === undefined || v === null) throw invalidArgument(`${f.name}: is required`);
   }
 }

@@ -1,6 +1,6 @@
 // The status code an RPC answer carries, read from the answer as it leaves,
-// wherever its protocol puts it: gRPC's grpc-status trailer
-// (PROTOCOL-HTTP2.md), gRPC-Web's trailer frame (PROTOCOL-WEB.md), Connect's
+// wherever its protocol puts it (docs/reference/wire-protocols.md): gRPC's
+// grpc-status trailer, gRPC-Web's trailer frame, Connect's
 // end-of-stream message or unary error body (the Connect protocol spec,
 // "Error Codes"). What the client receives is what the metrics count,
 // refusals connect-es makes before any handler runs included.

@@ -1,7 +1,11 @@
 // Enforces the `(lokey.options.v1.rules)` declared on request fields, for
-// every protocol, before a handler runs. The proto is the only place a limit
-// is written; error messages and the OpenAPI schema read the same rules.
+// every protocol, before a handler runs, and sets the defaults they declare.
+// This is the one place a request's values are checked against the rules:
+// the parsers before it only refuse what a field cannot hold at all, and the
+// handlers after it rely on it. The proto is the only place a limit is
+// written; error messages and the OpenAPI schema read the same rules.
 import { getOption, hasOption, isFieldSet, ScalarType, type DescField, type DescMessage, type Message } from "@bufbuild/protobuf";
+import { createContextKey } from "@connectrpc/connect";
 import { rules as rulesExt, type FieldRules } from "../../gen/lokey/options/v1/options_pb.js";
 import { invalidArgument } from "./errors.js";
 
@@ -28,7 +32,8 @@ export function fieldRange(field: DescField): { min?: number; max?: number } {
   return { ...(r?.min !== undefined && { min: Number(r.min) }), ...(r?.max !== undefined && { max: Number(r.max) }) };
 }
 
-function describeRange(r: FieldRules): string {
+/** The range a rule allows, as error messages word it ("an integer from 1 to 100000"). */
+export function describeRange(r: FieldRules): string {
   if (r.min !== undefined && r.max !== undefined) return `an integer from ${r.min} to ${r.max}`;
   if (r.min !== undefined) return `an integer >= ${r.min}`;
   return `an integer <= ${r.max}`;
@@ -44,14 +49,25 @@ function checkLength(name: string, r: FieldRules, v: unknown, unit: string): voi
   if (r.maxLen !== undefined && n > r.maxLen) throw invalidArgument(`${name}: must be at most ${r.maxLen} ${unit}, got ${n}`);
 }
 
-function checkField(msg: Message, field: DescField, path: string): void {
+/**
+ * The top-level keys a request's JSON wrote (REST knows them; a binary
+ * message does not): an implicit-presence number reads 0 whether absent or
+ * zero, and with them a missing field is "is required", not "got 0".
+ */
+export type WrittenKeys = ReadonlySet<string>;
+
+/** A call's WrittenKeys, set by the protocol that read its JSON. */
+export const writtenKeysKey = createContextKey<WrittenKeys | undefined>(undefined, { description: "the keys a request's JSON wrote" });
+
+function checkField(msg: Message, field: DescField, path: string, written: WrittenKeys | undefined): void {
   const name = path + field.name;
   const r = fieldRules(field);
   const value = (msg as unknown as Record<string, unknown>)[field.localName];
   const set = isFieldSet(msg, field);
   if (r?.required && !set) {
-    // An implicit-presence number reads 0 when absent or zero; the range says more than "required".
-    const ranged = field.fieldKind === "scalar" && (r.min !== undefined || r.max !== undefined) && !field.proto.proto3Optional;
+    const absent = written !== undefined && !written.has(field.name) && !written.has(field.jsonName);
+    // Absent or zero, unknown which: the range says more than "required".
+    const ranged = !absent && field.fieldKind === "scalar" && (r.min !== undefined || r.max !== undefined) && !field.proto.proto3Optional;
     throw invalidArgument(ranged ? `${name}: must be ${describeRange(r)}, got 0` : `${name}: is required`);
   }
 
@@ -89,21 +105,43 @@ function checkField(msg: Message, field: DescField, path: string): void {
         const unit = field.scalar === ScalarType.BYTES ? "bytes" : "characters";
         items.forEach((item, i) => checkLength(`${name}[${i}]`, r, item, unit));
       }
-      if (field.listKind === "message") items.forEach((item, i) => checkMessage(item as Message, field.message, `${name}[${i}].`));
+      if (field.listKind === "message") items.forEach((item, i) => checkMessage(item as Message, field.message, `${name}[${i}].`, undefined));
       break;
     }
     case "message": {
-      if (set) checkMessage(value as Message, field.message, `${name}.`);
+      if (set) checkMessage(value as Message, field.message, `${name}.`, undefined);
       break;
     }
   }
 }
 
-function checkMessage(msg: Message, schema: DescMessage, path: string): void {
-  for (const field of schema.fields) checkField(msg, field, path);
+function checkMessage(msg: Message, schema: DescMessage, path: string, written: WrittenKeys | undefined): void {
+  for (const field of schema.fields) checkField(msg, field, path, written);
 }
 
 /** Throws ConnectError(InvalidArgument) naming the first field that breaks its rules. */
-export function validateRules(schema: DescMessage, msg: Message): void {
-  checkMessage(msg, schema, "");
+export function validateRules(schema: DescMessage, msg: Message, written?: WrittenKeys): void {
+  checkMessage(msg, schema, "", written);
+}
+
+// protobuf-es represents these as bigint.
+const WIDE = new Set([ScalarType.INT64, ScalarType.UINT64, ScalarType.SINT64, ScalarType.FIXED64, ScalarType.SFIXED64]);
+
+/**
+ * What sets each unset field of `schema` that declares a `default` to it, so
+ * handlers read the value the proto documents. Built when a method is bound:
+ * a default on a field that cannot be unset stops the service at start.
+ */
+export function defaultsSetter(schema: DescMessage): (msg: Message) => void {
+  const defaults: { field: DescField; value: number | bigint }[] = [];
+  for (const field of schema.fields) {
+    const v = fieldRules(field)?.default;
+    if (v === undefined) continue;
+    if (field.fieldKind !== "scalar" || !field.proto.proto3Optional) throw new Error(`${schema.typeName}.${field.name}: a default needs an optional scalar field`);
+    defaults.push({ field, value: WIDE.has(field.scalar) ? v : Number(v) });
+  }
+  if (defaults.length === 0) return () => undefined;
+  return (msg) => {
+    for (const { field, value } of defaults) if (!isFieldSet(msg, field)) (msg as unknown as Record<string, unknown>)[field.localName] = value;
+  };
 }

@@ -1,7 +1,7 @@
 // What gRPC, gRPC-Web and Connect clients expect of a server beyond its
 // methods: a call of a method it does not have is HTTP 200 with grpc-status
-// 12 (UNIMPLEMENTED) in a Trailers-Only response (PROTOCOL-HTTP2.md,
-// PROTOCOL-WEB.md), while Connect keeps HTTP 404 (the Connect protocol spec);
+// 12 (UNIMPLEMENTED) in a Trailers-Only response (gRPC's PROTOCOL-HTTP2.md,
+// PROTOCOL-WEB.md; docs/reference/wire-protocols.md), while Connect keeps HTTP 404 (the Connect protocol spec);
 // gRPC-Web's text mode is base64 both ways (PROTOCOL-WEB.md); and unknown
 // enum names in a Connect GET's JSON are named as such.
 import { describe, test } from "node:test";
@@ -133,13 +133,13 @@ describe("Connect JSON enum names in a GET's query", () => {
   test("plain and base64url messages name the unknown value", () => {
     const json = JSON.stringify({ format: "uint8" });
     for (const query of [`encoding=json&message=${encodeURIComponent(json)}`, `encoding=json&base64=1&message=${Buffer.from(json).toString("base64url")}`]) {
-      const { issue } = watchJsonEnums(schema, "GET", "", `/x?connect=v1&${query}`, none, 1024);
+      const { issue } = watchJsonEnums(schema, "GET", "", new URLSearchParams(`connect=v1&${query}`), none, 1024);
       assert.match(issue.error?.rawMessage ?? "", /^format: unknown value "uint8" \(expected one of FORMAT_INT8, /);
     }
   });
   test("known names, numbers and binary messages pass", () => {
     for (const query of [`encoding=json&message=${encodeURIComponent('{"format":"FORMAT_UINT8","source":2}')}`, "encoding=proto&message=CAE"]) {
-      assert.equal(watchJsonEnums(schema, "GET", "", `/x?${query}`, none, 1024).issue.error, undefined);
+      assert.equal(watchJsonEnums(schema, "GET", "", new URLSearchParams(query), none, 1024).issue.error, undefined);
     }
   });
 });

@@ -27,7 +27,7 @@ export async function startFixture(opts: { maxRequestBytes?: number; cors?: bool
       return { service: "fixture", seeded: true, reseedCount: 2n ** 60n + 1n };
     },
     async *streamRandom(req, ctx) {
-      const size = req.chunkSize ?? 4;
+      const size = req.chunkSize!; // the runtime applied the proto's default when unset
       for (let i = 0; !ctx.signal.aborted; i++) yield { data: new Uint8Array(size).fill(i & 0xff) };
     },
   }, {

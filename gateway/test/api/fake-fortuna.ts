@@ -21,7 +21,7 @@ export async function startFakeFortuna(source = new CountingSource()): Promise<{
     getInfo: () => ({ service: "fake-fortuna", seeded: true }),
     getHealth: () => ({ status: "healthy", seeded: true }),
     async *streamRandom(req, ctx) {
-      const size = req.chunkSize ?? 65536;
+      const size = req.chunkSize!; // the runtime applied the proto's default when unset
       while (!ctx.signal.aborted) yield { data: source.bytes(size) };
     },
   });

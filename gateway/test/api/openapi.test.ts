@@ -3,8 +3,8 @@
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
 import { GatewayService } from "../../../gen/lokey/v1/gateway_pb.js";
-import { fieldRules } from "../../../runtime/src/index.js";
-import { buildOpenApi, httpBindings } from "../../src/openapi.js";
+import { fieldRules, httpBindings } from "../../../runtime/src/index.js";
+import { buildOpenApi } from "../../src/openapi.js";
 import { startGateway, type Gateway } from "./harness.js";
 import type { FakeEngine } from "./fake-engine.js";
 

@@ -75,8 +75,9 @@ export type FieldRules = Message<"lokey.options.v1.FieldRules"> & {
   maxLen?: number | undefined;
 
   /**
-   * Value the service uses when the field is left unset (documentation only;
-   * the handler applies it).
+   * Value an unset field takes: the runtime sets it, after the rules are
+   * checked and before the handler runs. Only for `optional` scalar fields,
+   * which can tell unset from zero.
    *
    * @generated from field: optional int64 default = 8;
    */
