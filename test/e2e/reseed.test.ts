@@ -8,17 +8,13 @@
 // liveness bounds only, generous for a loaded 2-core machine.
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { request as httpsRequest } from "node:https";
-import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createInterface } from "node:readline";
 import { SEED_SAMPLES } from "../../gateway/src/engine/seeder.js";
-import { freePort } from "../../runtime/test/net.js";
+import { startStack, type Stack } from "./npm-start.js";
 
 const LIVENESS_BOUND_MS = 300_000;
-const STOP_BOUND_MS = 30_000;
 /** Intervals to watch: each must see reseed_count rise. */
 const INTERVALS = 5;
 
@@ -30,59 +26,34 @@ interface SeedLine {
   reseedCount: string;
 }
 
-const ports = { gateway: 0, controller: 0, fortuna: 0 };
-let dir: string;
-let stack: ChildProcess;
-let exited: Promise<number | null>;
-let output = "";
-const seedings: SeedLine[] = [];
+let stack: Stack;
 
 before(async () => {
-  for (const k of Object.keys(ports) as (keyof typeof ports)[]) ports[k] = await freePort();
-  dir = mkdtempSync(join(tmpdir(), "lokey-e2e-reseed-"));
-  stack = spawn(process.execPath, ["--import", "tsx", "scripts/start.ts"], {
-    env: {
-      ...process.env,
-      GATEWAY_PORT: String(ports.gateway),
-      CONTROLLER_PORT: String(ports.controller),
-      FORTUNA_PORT: String(ports.fortuna),
-      DB_PATH: join(dir, "gateway"),
-      CERTS_DIR: join(dir, "certs"),
-      FORTUNA_RESEED_INTERVAL_MS: "1000",
-      // Fortuna's "seeded" line, one per Seed call, is a debug line.
-      LOG_LEVEL: "debug",
-    },
-    stdio: ["ignore", "pipe", "pipe"],
+  stack = await startStack({
+    FORTUNA_RESEED_INTERVAL_MS: "1000",
+    // Fortuna's "seeded" line, one per Seed call, is a debug line.
+    LOG_LEVEL: "debug",
   });
-  // npm start prefixes each child's lines with its name: "fortuna    | {json}"
-  // (logs go to stderr, start.ts's own lines to stdout).
-  for (const stream of [stack.stdout!, stack.stderr!]) {
-    createInterface({ input: stream }).on("line", (line) => {
-      output = (output + line + "\n").slice(-20_000);
-      const m = /^fortuna\s*\| (\{.*\})$/.exec(line);
-      if (!m) return;
-      const entry = JSON.parse(m[1]) as { msg?: string } & SeedLine;
-      if (entry.msg === "seeded") seedings.push(entry);
-    });
-  }
-  exited = new Promise((resolve) => stack.once("exit", (code) => resolve(code)));
 });
 
-after(async () => {
-  if (stack.exitCode === null && stack.signalCode === null) {
-    // SIGINT lets npm start stop its children (they run in their own process groups).
-    stack.kill("SIGINT");
-    const code = await Promise.race([exited, new Promise<"timeout">((r) => setTimeout(() => r("timeout"), STOP_BOUND_MS))]);
-    if (code === "timeout") stack.kill("SIGKILL");
+after(() => stack.stop());
+
+/** Fortuna's Seed calls so far, from its lines ("fortuna    | {json}"). */
+function seedings(): SeedLine[] {
+  const out: SeedLine[] = [];
+  for (const line of stack.lines) {
+    const m = /^fortuna\s*\| (\{.*\})$/.exec(line);
+    if (!m) continue;
+    const entry = JSON.parse(m[1]) as { msg?: string } & SeedLine;
+    if (entry.msg === "seeded") out.push(entry);
   }
-  rmSync(dir, { recursive: true, force: true });
-});
+  return out;
+}
 
 async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined): Promise<T> {
   const end = Date.now() + LIVENESS_BOUND_MS;
   let last: unknown;
   while (Date.now() < end) {
-    if (stack.exitCode !== null) break;
     try {
       const v = await probe();
       if (v !== undefined) return v;
@@ -91,14 +62,14 @@ async function until<T>(what: string, probe: () => Promise<T | undefined> | T | 
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  throw new Error(`${what} did not happen (last error: ${String(last)}); output:\n${output.slice(-4000)}`);
+  throw new Error(`${what} did not happen (last error: ${String(last)}); output:\n${stack.lines.join("\n").slice(-4000)}`);
 }
 
 /** Fortuna's public /info over HTTPS with the stack's CA, as a client without a certificate. */
 function fortunaInfo(): Promise<{ reseed_count: number; seeded: boolean }> {
-  const options = { ca: readFileSync(join(dir, "certs", "ca.crt")), servername: "localhost" };
+  const options = { ca: readFileSync(join(stack.certsDir, "ca.crt")), servername: "localhost" };
   return new Promise((resolve, reject) => {
-    const req = httpsRequest(`https://127.0.0.1:${ports.fortuna}/info`, options, (res) => {
+    const req = httpsRequest(`https://127.0.0.1:${stack.ports.fortuna}/info`, options, (res) => {
       let body = "";
       res.setEncoding("utf8").on("data", (c) => (body += c));
       res.on("end", () => {
@@ -116,18 +87,18 @@ function fortunaInfo(): Promise<{ reseed_count: number; seeded: boolean }> {
 describe("npm start: Fortuna's reseed cadence", () => {
   test(`reseed_count rises at every seeding interval, ${INTERVALS} intervals in a row`, async () => {
     // The first seed (the key from the samples and Fortuna's own secret), then the intervals.
-    await until("the first seed", () => (seedings.length >= 1 ? true : undefined));
+    await until("the first seed", () => (seedings().length >= 1 ? true : undefined));
     const start = await until("Fortuna seeded on /info", async () => {
       const info = await fortunaInfo();
       return info.seeded ? info.reseed_count : undefined;
     });
     // A seeding's line may still be on its way when /info answers: one more
     // seeding than INTERVALS puts INTERVALS whole ones between the two readings.
-    const seen = seedings.length;
-    await until(`${INTERVALS + 1} more seedings`, () => (seedings.length >= seen + INTERVALS + 1 ? true : undefined));
+    const seen = seedings().length;
+    await until(`${INTERVALS + 1} more seedings`, () => (seedings().length >= seen + INTERVALS + 1 ? true : undefined));
     const end = (await fortunaInfo()).reseed_count;
 
-    const [first, ...later] = seedings;
+    const [first, ...later] = seedings();
     assert.equal(first.reseeded, true, "the first seed reseeds at once");
     assert.ok(later.length >= INTERVALS + 1);
     let previous = BigInt(first.reseedCount);
