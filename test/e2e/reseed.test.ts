@@ -13,6 +13,7 @@ import { request as httpsRequest } from "node:https";
 import { join } from "node:path";
 import { SEED_SAMPLES } from "../../gateway/src/engine/seeder.js";
 import { startStack, type Stack } from "./npm-start.js";
+import { until } from "./poll.js";
 
 const LIVENESS_BOUND_MS = 300_000;
 /** Intervals to watch: each must see reseed_count rise. */
@@ -50,20 +51,8 @@ function seedings(): SeedLine[] {
   return out;
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined): Promise<T> {
-  const end = Date.now() + LIVENESS_BOUND_MS;
-  let last: unknown;
-  while (Date.now() < end) {
-    try {
-      const v = await probe();
-      if (v !== undefined) return v;
-    } catch (err) {
-      last = err;
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${what} did not happen (last error: ${String(last)}); output:\n${stack.lines.join("\n").slice(-4000)}`);
-}
+const waitFor = <T>(what: string, probe: () => Promise<T | undefined> | T | undefined): Promise<T> =>
+  until(what, async () => probe(), LIVENESS_BOUND_MS, () => stack.lines.join("\n"));
 
 /** Fortuna's public /info over HTTPS with the stack's CA, as a client without a certificate. */
 function fortunaInfo(): Promise<{ reseed_count: number; seeded: boolean }> {
@@ -87,15 +76,15 @@ function fortunaInfo(): Promise<{ reseed_count: number; seeded: boolean }> {
 describe("npm start: Fortuna's reseed cadence", () => {
   test(`reseed_count rises at every seeding interval, ${INTERVALS} intervals in a row`, async () => {
     // The first seed (the key from the samples and Fortuna's own secret), then the intervals.
-    await until("the first seed", () => (seedings().length >= 1 ? true : undefined));
-    const start = await until("Fortuna seeded on /info", async () => {
+    await waitFor("the first seed", () => (seedings().length >= 1 ? true : undefined));
+    const start = await waitFor("Fortuna seeded on /info", async () => {
       const info = await fortunaInfo();
       return info.seeded ? info.reseed_count : undefined;
     });
     // A seeding's line may still be on its way when /info answers: one more
     // seeding than INTERVALS puts INTERVALS whole ones between the two readings.
     const seen = seedings().length;
-    await until(`${INTERVALS + 1} more seedings`, () => (seedings().length >= seen + INTERVALS + 1 ? true : undefined));
+    await waitFor(`${INTERVALS + 1} more seedings`, () => (seedings().length >= seen + INTERVALS + 1 ? true : undefined));
     const end = (await fortunaInfo()).reseed_count;
 
     const [first, ...later] = seedings();
