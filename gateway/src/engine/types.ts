@@ -3,6 +3,7 @@
 // The API speaks in bytes; value formats, offsets in values and rendering
 // are the API's business.
 import type { Registry } from "prom-client";
+import type { ChipStatus as ChipStatusMessage, FortunaInstanceStatus as FortunaInstanceStatusMessage } from "../../../gen/lokey/v1/gateway_pb.js";
 
 export type SourceName = "trng" | "fortuna";
 
@@ -21,32 +22,11 @@ export interface QueueStatus {
   connected: boolean;
 }
 
-/** One controller and its chip (gateway.proto ChipStatus). */
-export interface ChipStatus {
-  /** Hex, from the controller's GetInfo; empty until it answered, and for the OS fallback. */
-  serialNumber: string;
-  /** host:port dialled. */
-  address: string;
-  /** The CONTROLLER_ADDR entry it came from. */
-  target: string;
-  origin: string;
-  connected: boolean;
-  /** Its health is SERVING: the entropy health tests pass. */
-  healthy: boolean;
-  samplesDelivered: bigint;
-  samplesSeeded: bigint;
-  lastError: string;
-}
+/** One controller and its chip, as gateway.proto's ChipStatus declares it. */
+export type ChipStatus = Omit<ChipStatusMessage, "$typeName" | "$unknown">;
 
-/** One Fortuna instance (gateway.proto FortunaInstanceStatus). */
-export interface FortunaInstanceStatus {
-  address: string;
-  target: string;
-  connected: boolean;
-  /** Seeded by this gateway since it (or the instance) last started. */
-  seeded: boolean;
-  lastError: string;
-}
+/** One Fortuna instance, as gateway.proto's FortunaInstanceStatus declares it. */
+export type FortunaInstanceStatus = Omit<FortunaInstanceStatusMessage, "$typeName" | "$unknown">;
 
 export interface EngineStatus {
   trng: QueueStatus;
