@@ -94,7 +94,7 @@ export async function openGatewayEngine(cfg: GatewayEngineConfig, log: Logger, o
     consume: store.consumeMode(),
     fortunaItemBytes: cfg.fortunaItemBytes,
     encryption: encryptionStatus(store.atRest),
-    // Accepted for compatibility with the seed's polling design; streams push instead.
+    // Accepted for compatibility with the original's polling design (docs/reference/original-design.md); streams push instead.
     pollIntervalsIgnored: { trngMs: cfg.trngPollIntervalMs, fortunaMs: cfg.fortunaPollIntervalMs },
   });
   const { dropped, unencrypted } = store.atRest;
