@@ -59,9 +59,8 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/fortuna/native/build/Release/fortuna_native.node ./fortuna/native/build/Release/
 COPY --from=build /app/dist/app ./dist/app
 COPY scripts/healthcheck.mjs ./scripts/healthcheck.mjs
-# The TypeScript sources stay (a few hundred KB) for commands that still run
-# them with tsx, as the Kubernetes manifests do (deploy/kubernetes); the image's
-# own CMD and the compose file run the compiled tree.
+# The TypeScript sources stay (a few hundred KB) for debugging with tsx; the
+# image's CMD, the compose file and the Kubernetes manifests run the compiled tree.
 COPY --from=build /app/package.json /app/tsconfig.json ./
 COPY --from=build /app/gen ./gen
 COPY --from=build /app/runtime/src ./runtime/src

@@ -26,7 +26,7 @@ describe("the pods", () => {
         assert.equal(w.pod.automountServiceAccountToken, false, `${where}: no API token`);
         assert.equal(w.pod.enableServiceLinks, false, `${where}: no Service environment variables`);
         assert.ok(!(w.pod.volumes ?? []).some((v) => v.hostPath), `${where}: no hostPath volume`);
-        // tsx writes its compile cache under /tmp, the one writable place besides the gateway's volume.
+        // /tmp is the one writable place besides the gateway's volume (Node and OpenSSL may use it).
         const tmp = w.container.volumeMounts?.find((m) => m.mountPath === "/tmp");
         assert.ok(tmp && w.pod.volumes?.find((v) => v.name === tmp.name)?.emptyDir, `${where}: an emptyDir on /tmp`);
         const { requests = {}, limits = {} } = w.container.resources ?? {};
@@ -43,9 +43,13 @@ describe("the pods", () => {
       for (const w of workloads(docs).values()) {
         const c = w.container;
         assert.equal(c.workingDir, "/app");
-        assert.deepEqual(c.command, ["node", "--import", "tsx", `${w.component}/src/main.ts`]);
-        assert.ok(existsSync(join(root, c.command![3])), c.command![3]);
+        // The compiled tree the image builds (scripts/build.ts --out dist/app), on
+        // plain node with the flags npm start gives (docs/performance.md, Footprint).
+        assert.deepEqual(c.command, ["node", "--max-semi-space-size=1", "--optimize-for-size", `dist/app/${w.component}/src/main.js`]);
+        assert.ok(existsSync(join(root, w.component, "src", "main.ts")), `${w.component}/src/main.ts`);
         assert.match(DOCKERFILE, new RegExp(`^COPY ${w.component}/src \\./${w.component}/src$`, "m"));
+        assert.match(DOCKERFILE, /^RUN npx tsx scripts\/build\.ts --out dist\/app$/m);
+        assert.match(DOCKERFILE, /^COPY --from=build \/app\/dist\/app \.\/dist\/app$/m);
       }
     });
 
