@@ -166,6 +166,11 @@ describe("a client that goes away", () => {
     const expected = { gateway: 4, fortuna: 1 };
     await eventually(async () => (await cutCount("gateway")) >= expected.gateway && (await cutCount("fortuna")) >= expected.fortuna, "every cut counted as canceled", BOUND_MS);
 
+    // The counters move when a response closes; its log line then travels
+    // through npm start's pipe, so wait for the lines too (a loaded machine lags).
+    const goneLines = () => lines.slice(mark).filter((l) => l.startsWith("gateway") && l.includes("client went away before the answer was complete")).length;
+    await eventually(async () => goneLines() >= expected.gateway, "every cut logged by the gateway", BOUND_MS);
+
     const after = lines.slice(mark);
     // Everything the services printed is their JSON logger's: no stack traces, no warnings from Node.
     assert.deepEqual(after.filter((l) => l.includes("    at ") || !/^(controller|fortuna|gateway)\s*\| \{.*\}$/.test(l)), []);
