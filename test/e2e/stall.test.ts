@@ -9,65 +9,38 @@
 // measured times are printed.
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { performance } from "node:perf_hooks";
-import { freePort } from "../../runtime/test/net.js";
+import { startServices, type Services } from "../../gateway/test/engine/service-processes.js";
 
 const BOUND_MS = 60_000;
 
-const dir = mkdtempSync(join(tmpdir(), "lokey-stall-"));
-const children: ChildProcess[] = [];
-let output = "";
-after(() => {
-  for (const c of children) if (c.exitCode === null && c.signalCode === null) (c.kill("SIGCONT"), c.kill("SIGKILL"));
-  rmSync(dir, { recursive: true, force: true });
+let services: Services | undefined;
+after(async () => {
+  if (services) process.kill(services.pids.fortuna, "SIGCONT");
+  await services?.stop();
 });
 
-function service(name: "controller" | "fortuna" | "gateway", env: Record<string, string>): ChildProcess {
-  const child = spawn(process.execPath, ["--import", "tsx", `${name}/src/main.ts`], {
-    env: { ...process.env, LOG_LEVEL: "warn", ...env },
-    stdio: ["ignore", "ignore", "pipe"],
-  });
-  child.stderr!.on("data", (b) => (output = (output + `${name}: ${b}`).slice(-6000)));
-  children.push(child);
-  return child;
-}
-
-async function until(what: string, probe: () => Promise<boolean>): Promise<number> {
-  const t0 = performance.now();
-  while (performance.now() - t0 < BOUND_MS) {
-    if (await probe()) return performance.now() - t0;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${what} did not happen within ${BOUND_MS} ms; output:\n${output}`);
-}
-
 test("a stopped (SIGSTOP) Fortuna is seen as lost in /api/v1/health, and its return once it runs again", async () => {
-  const ports = { controller: await freePort(), fortuna: await freePort(), gateway: await freePort() };
-  service("controller", { PORT: String(ports.controller) });
-  const fortuna = service("fortuna", { PORT: String(ports.fortuna) });
-  service("gateway", {
-    PORT: String(ports.gateway),
-    DB_PATH: join(dir, "db"),
-    CONTROLLER_ADDR: `127.0.0.1:${ports.controller}`,
-    FORTUNA_ADDR: `127.0.0.1:${ports.fortuna}`,
-  });
+  const s = (services = await startServices({}));
   const details = async () => {
-    const res = await fetch(`http://127.0.0.1:${ports.gateway}/api/v1/health`).catch(() => undefined);
+    const res = await fetch(`${s.base}/api/v1/health`).catch(() => undefined);
     return res ? ((await res.json()) as { status: string; details: { fortuna: boolean; controller: boolean } }) : undefined;
   };
-  await until("the stack healthy", async () => (await details())?.status === "healthy");
+  /** Milliseconds until `probe` holds (bounded). */
+  const timeUntil = async (what: string, probe: () => Promise<boolean>) => {
+    const t0 = performance.now();
+    await s.until(what, probe, BOUND_MS);
+    return performance.now() - t0;
+  };
+  await timeUntil("the stack healthy", async () => (await details())?.status === "healthy");
 
-  fortuna.kill("SIGSTOP");
-  const lost = await until("the stalled Fortuna seen as lost", async () => (await details())?.details.fortuna === false);
+  process.kill(s.pids.fortuna, "SIGSTOP");
+  const lost = await timeUntil("the stalled Fortuna seen as lost", async () => (await details())?.details.fortuna === false);
   const h = await details();
   assert.equal(h?.status, "degraded", "a lost Fortuna degrades the gateway, it does not stop it");
   assert.equal(h?.details.controller, true, "the controller is unaffected");
 
-  fortuna.kill("SIGCONT");
-  const back = await until("Fortuna seen again", async () => (await details())?.details.fortuna === true);
+  process.kill(s.pids.fortuna, "SIGCONT");
+  const back = await timeUntil("Fortuna seen again", async () => (await details())?.details.fortuna === true);
   console.log(`stalled Fortuna seen lost after ${Math.round(lost)} ms, back after ${Math.round(back)} ms (target 5000 / 3000)`);
 });

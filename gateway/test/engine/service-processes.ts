@@ -1,7 +1,7 @@
 // The three real services as separate processes on loopback (plain gRPC
 // between them, as upstreams on this machine may), for what only whole
 // processes show: the gateway's own disk writes (/proc/<pid>/io). Used by
-// idle-wear.test.ts and bench/gateway-store.bench.ts.
+// idle-wear.test.ts, test/e2e/stall.test.ts and bench/gateway-store.bench.ts.
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -22,6 +22,8 @@ export interface Services {
   /** The gateway's base URL. */
   base: string;
   gatewayPid: number;
+  /** Each service's process id (e.g. to stop one with SIGSTOP). */
+  pids: { controller: number; fortuna: number; gateway: number };
   /** What the services logged (warnings and errors). */
   output(): string;
   /** Polls `probe` until true, failing after `boundMs` with the services' output. */
@@ -56,8 +58,8 @@ export async function startServices(gatewayEnv: Record<string, string>): Promise
     return child;
   };
   const ports = { controller: await freePort(), fortuna: await freePort(), gateway: await freePort() };
-  start("controller", { PORT: String(ports.controller) });
-  start("fortuna", { PORT: String(ports.fortuna) });
+  const controller = start("controller", { PORT: String(ports.controller) });
+  const fortuna = start("fortuna", { PORT: String(ports.fortuna) });
   const gateway = start("gateway", {
     PORT: String(ports.gateway),
     CONTROLLER_ADDR: `127.0.0.1:${ports.controller}`,
@@ -70,6 +72,7 @@ export async function startServices(gatewayEnv: Record<string, string>): Promise
   return {
     base,
     gatewayPid: gateway.pid!,
+    pids: { controller: controller.pid!, fortuna: fortuna.pid!, gateway: gateway.pid! },
     output: () => output,
     async until(what, probe, boundMs) {
       const end = Date.now() + boundMs;
