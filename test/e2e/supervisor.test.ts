@@ -8,6 +8,7 @@ import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { freePort } from "../../runtime/test/net.js";
+import { until as poll } from "./poll.js";
 
 // Liveness bounds, not performance targets: generous for a loaded 2-core machine.
 const BOUND_MS = 90_000;
@@ -22,14 +23,8 @@ const listening = (port: number) =>
     s.once("error", () => resolve(false));
   });
 
-async function until(what: string, probe: () => Promise<boolean>, output: () => string): Promise<void> {
-  const end = Date.now() + BOUND_MS;
-  while (Date.now() < end) {
-    if (await probe()) return;
-    await new Promise((r) => setTimeout(r, 250));
-  }
-  throw new Error(`${what} did not happen within ${BOUND_MS} ms; output:\n${output().slice(-3000)}`);
-}
+const until = (what: string, probe: () => Promise<boolean>, output: () => string) =>
+  poll(what, async () => ((await probe()) ? true : undefined), BOUND_MS, output);
 
 test("PORT is the gateway's port, and killing npm start with SIGKILL stops all three services", async () => {
   const ports = { gateway: await freePort(), controller: await freePort(), fortuna: await freePort() };
