@@ -17,36 +17,73 @@ import type { SourceQueue } from "./source-queue.js";
  * compacting adds little writing.
  */
 export const COMPACT_AFTER_BYTES = 16 * 1024 * 1024;
+/**
+ * Shortest time between two compactions. Item keys only grow, but a flushed
+ * file holds the newest puts beside the oldest deletes, so it spans the
+ * whole queue and a compaction of what lies below the head rewrites the
+ * whole queue with it: under sustained load, every 16 MiB would rewrite a
+ * 64 MiB queue four times over (docs/performance.md, "Compaction"). Removals
+ * in between wait for one compaction at the end of the interval, so a burst
+ * still ends compacted and an idle store stays untouched.
+ */
+export const COMPACT_INTERVAL_MS = 10_000;
 
 export class Compactor {
   private running: Promise<void> | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private readonly pending = new Set<SourceQueue>();
+  private last = -Infinity;
 
   /**
    * @param afterBytes removed bytes between compactions (tests lower it);
+   * @param intervalMs shortest time between compactions (tests lower it);
    * @param flushed resolves once what was queued for writing is written, so
    *   a compaction covers the deletes made before it started.
    */
   constructor(
     private readonly db: Rocks,
     private readonly afterBytes: number,
+    private readonly intervalMs: number,
     private readonly flushed: () => Promise<void>,
   ) {}
 
-  /** After a mutation of `st`: starts a compaction of what lies below its head once enough has left it. */
+  /** After a mutation of `st`: compacts what lies below its head once enough has left it, at most once an interval. */
   check(st: SourceQueue): void {
-    if (st.removedBytes < this.afterBytes || this.running) return;
-    st.removedBytes = 0;
-    const below = segmentsFrom(st.source, st.window.head);
-    // A failure costs only space, and the next check tries again.
-    this.running = this.flushed()
-      .then(() => this.db.compactRange(itemPrefix(st.source), below))
-      .catch(() => undefined)
-      .finally(() => (this.running = undefined));
+    if (st.removedBytes < this.afterBytes) return;
+    this.pending.add(st);
+    if (this.running || this.timer) return; // what runs or waits will look at `st` too
+    const wait = this.last + this.intervalMs - performance.now();
+    if (wait <= 0) this.start();
+    else this.timer = setTimeout(() => this.start(), wait).unref();
   }
 
-  /** Resolves once no compaction is running (before the database closes). */
+  /** Resolves once no compaction is running. */
   idle(): Promise<void> {
     return this.running ?? Promise.resolve();
+  }
+
+  /** Drops a waiting compaction and resolves once none is running (before the database closes). */
+  stop(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    return this.idle();
+  }
+
+  private start(): void {
+    this.timer = undefined;
+    this.last = performance.now();
+    const ranges = [...this.pending].map((st) => {
+      st.removedBytes = 0;
+      return [itemPrefix(st.source), segmentsFrom(st.source, st.window.head)] as const;
+    });
+    this.pending.clear();
+    // A failure costs only space, and the next check tries again.
+    this.running = this.flushed()
+      .then(async () => {
+        for (const [from, below] of ranges) await this.db.compactRange(from, below);
+      })
+      .catch(() => undefined)
+      .finally(() => (this.running = undefined));
   }
 }
 

@@ -30,7 +30,7 @@
 // queued bytes are stored encrypted (queue-cipher.ts) under a key checked at
 // open (store-open.ts).
 import type { BatchOp } from "./rocks.js";
-import { COMPACT_AFTER_BYTES, dropRetiredUsage } from "./compaction.js";
+import { COMPACT_AFTER_BYTES, COMPACT_INTERVAL_MS, dropRetiredUsage } from "./compaction.js";
 import type { Pulse } from "./lock.js";
 import { SOURCES, consumeOp, queueSizeOp, type SourceCounters } from "./persisted-state.js";
 import { itemPrefix, itemsEnd, parseSegmentKey } from "./keys.js";
@@ -49,6 +49,8 @@ export { OVERFLOW, type Appended, type Overflow } from "./source-queue.js";
 export interface StoreOptions extends OpenOptions {
   /** Bytes leaving a queue between compactions of what lies below its head (compaction.ts). */
   compactAfterBytes?: number;
+  /** Shortest time between those compactions (compaction.ts). */
+  compactIntervalMs?: number;
 }
 
 /** What an enqueue did with a message (Appended), and its write. */
@@ -92,7 +94,7 @@ export class QueueStore {
     this.consume = o.consume;
     this.cipher = o.cipher;
     this.atRest = o.atRest;
-    this.gate = new StoreGate(o, opts.deferMs ?? DEFER_MS, opts.compactAfterBytes ?? COMPACT_AFTER_BYTES);
+    this.gate = new StoreGate(o, opts.deferMs ?? DEFER_MS, { afterBytes: opts.compactAfterBytes ?? COMPACT_AFTER_BYTES, intervalMs: opts.compactIntervalMs ?? COMPACT_INTERVAL_MS });
     this.state = this.gate.state;
   }
 

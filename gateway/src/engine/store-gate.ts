@@ -36,13 +36,13 @@ export class StoreGate {
   constructor(
     private readonly o: Opened,
     deferMs: number,
-    compactAfterBytes: number,
+    compaction: { afterBytes: number; intervalMs: number },
   ) {
     const flushed = () => this.commits.flushed();
     const queue = (s: SourceName) => new SourceQueue(o.db, s, o.state, flushed, o.cipher);
     this.state = { trng: queue("trng"), fortuna: queue("fortuna") };
     this.commits = new GroupCommit(o.db, () => this.cut(), () => this.writeFailed(), deferMs);
-    this.compactor = new Compactor(o.db, compactAfterBytes, flushed);
+    this.compactor = new Compactor(o.db, compaction.afterBytes, compaction.intervalMs, flushed);
   }
 
   /**
@@ -102,7 +102,7 @@ export class StoreGate {
   /** Lets loads, compactions and writes finish, gives the reservations back after a clean run, and closes the database. */
   async close(): Promise<void> {
     await Promise.all(SOURCES.map((s) => this.state[s].window.idle()));
-    await this.compactor.idle();
+    await this.compactor.stop();
     await this.commits.flushed().catch(() => undefined);
     // Everything from each head on is unserved now: give the reservations back.
     if (!this.needsReload) {

@@ -1,7 +1,8 @@
 // The database stays bounded however long the queues are filled and drained
 // (gateway/README.md, "Feeding the queues"): what left a queue is compacted
 // out of the files. Timing is accelerated: a compaction every 512 KiB removed
-// instead of every COMPACT_AFTER_BYTES, so a few seconds of cycles stand for hours.
+// instead of every COMPACT_AFTER_BYTES, and with no interval between them
+// (COMPACT_INTERVAL_MS), so a few seconds of cycles stand for hours.
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
@@ -9,6 +10,7 @@ import { join } from "node:path";
 import { QueueStore } from "../../src/engine/queue-store.js";
 import { Rocks } from "../../src/engine/rocks.js";
 import { directorySize } from "../../src/engine/stats.js";
+import { until } from "../../../test/e2e/poll.js";
 import { balanced, tempDir, TEST_KEY } from "./helpers.js";
 
 const COMPACT_AFTER_BYTES = 512 * 1024;
@@ -25,7 +27,7 @@ async function cycle(store: QueueStore): Promise<void> {
 
 test("over many fill/drain cycles the database stays within a small factor of its size after the first few", { timeout: 180_000 }, async () => {
   const dir = tempDir("soak");
-  const store = await QueueStore.open(join(dir.path, "db"), { sizes: SIZES, consume: true }, { key: TEST_KEY, compactAfterBytes: COMPACT_AFTER_BYTES });
+  const store = await QueueStore.open(join(dir.path, "db"), { sizes: SIZES, consume: true }, { key: TEST_KEY, compactAfterBytes: COMPACT_AFTER_BYTES, compactIntervalMs: 0 });
   try {
     const sizes: number[] = [];
     for (let c = 0; c < 80; c++) {
@@ -38,6 +40,28 @@ test("over many fill/drain cycles the database stays within a small factor of it
     assert.ok(late <= 2 * early, `after 80 cycles the database is ${late} bytes, after the first 5 at most ${early} (all: ${sizes.join(" ")})`);
     assert.ok(balanced(store.counters("fortuna")) && balanced(store.counters("trng")));
     assert.equal(store.counters("fortuna").consumed, BigInt(80 * SIZES.fortuna));
+  } finally {
+    await store.close();
+    dir.remove();
+  }
+});
+
+test("compactions are spaced out under sustained removal, and a burst still ends compacted", { timeout: 120_000 }, async () => {
+  const dir = tempDir("burst");
+  // The first compaction runs at once; the ones a burst would start within
+  // the interval after it wait for one at its end.
+  const store = await QueueStore.open(join(dir.path, "db"), { sizes: SIZES, consume: true }, { key: TEST_KEY, compactAfterBytes: COMPACT_AFTER_BYTES, compactIntervalMs: 3000 });
+  try {
+    await cycle(store);
+    const early = Number(await directorySize(store.path));
+    for (let c = 0; c < 12; c++) await cycle(store);
+    const after = Number(await directorySize(store.path));
+    // Without the compaction at the interval's end, the write-ahead log keeps the burst.
+    const size = await until("the burst's compaction", async () => {
+      const now = Number(await directorySize(store.path));
+      return now <= 2 * early ? now : undefined;
+    }, 60_000, () => `first cycle ${early} bytes, right after the burst ${after}`);
+    assert.ok(size <= 2 * early);
   } finally {
     await store.close();
     dir.remove();
