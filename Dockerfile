@@ -78,4 +78,4 @@ ENV SERVICE=gateway
 # gateway turns unhealthy when its database or every upstream is gone, Fortuna
 # while unseeded, the controller while its entropy tests fail.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=60s --retries=3 CMD ["node", "scripts/healthcheck.mjs"]
-CMD ["sh", "-c", "if [ \"$SERVICE\" = all ]; then main=scripts/one-process.js; else main=$SERVICE/src/main.js; fi; exec node --max-semi-space-size=1 --optimize-for-size \"dist/app/$main\""]
+CMD ["sh", "-c", "if [ \"$SERVICE\" = all ]; then main=scripts/one-process.js; else main=$SERVICE/src/main.bundle.js; fi; exec node --max-semi-space-size=1 --optimize-for-size \"dist/app/$main\""]

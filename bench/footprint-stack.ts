@@ -81,7 +81,7 @@ export async function startStack(oneProcess: boolean, extraEnv: NodeJS.ProcessEn
   }
   const pids = new Map<string, number>();
   for (const c of childrenOf(child.pid!)) {
-    const name = /(\w+)\/src\/main\.js|scripts\/(one-process)\.js/.exec(c.cmd);
+    const name = /(\w+)\/src\/main\.bundle\.js|scripts\/(one-process)\.js/.exec(c.cmd);
     if (name) pids.set(name[1] ?? "lokey", c.pid);
   }
   return { gatewayPort: ports.GATEWAY_PORT, pids, stop };

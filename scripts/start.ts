@@ -60,7 +60,7 @@ if (build.built) console.log(`compiled the services to ${build.dir}`);
 // One child per service, or a single one hosting them all.
 const units = oneProcess
   ? [{ name: "lokey", colour: 32, script: "scripts/one-process.js", args: chosen.map((s) => s.name), env: process.env }]
-  : chosen.map((s) => ({ name: s.name, colour: s.colour, script: `${s.name}/src/main.js`, args: [], env: serviceEnv(s, process.env) }));
+  : chosen.map((s) => ({ name: s.name, colour: s.colour, script: `${s.name}/src/main.bundle.js`, args: [], env: serviceEnv(s, process.env) }));
 
 const width = Math.max(...units.map((u) => u.name.length));
 const tty = process.stdout.isTTY;

@@ -4,7 +4,7 @@
 import { after, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { appendFileSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { appendFileSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { buildInputs, ensureBuild, REPO_ROOT } from "../scripts/build.js";
@@ -28,6 +28,13 @@ test("the build of this repository runs on plain node, with Fortuna's addon and 
   // Without the addon here (an --ignore-scripts install), the build has none to carry.
   if (!nativeAddonSkip) assert.equal(native.stdout, "loaded", native.stderr);
   assert.equal(readFileSync(join(dir, "gateway/src/dashboard/index.html"), "utf8"), readFileSync(join(REPO_ROOT, "gateway/src/dashboard/index.html"), "utf8"));
+  // Each service's bundle loads whole, native addons included, and reads its
+  // settings: a bad one stops it naming the variable.
+  for (const service of ["controller", "fortuna", "gateway"]) {
+    const run = spawnSync(process.execPath, [join(dir, `${service}/src/main.bundle.js`)], { encoding: "utf8", env: { ...process.env, PORT: "not-a-port" } });
+    assert.notEqual(run.status, 0, `${service}: ${run.stderr}`);
+    assert.match(run.stderr, /PORT/, `${service}: ${run.stderr}`);
+  }
 });
 
 test("a build is made when missing or stale and reused otherwise; concurrent builds agree", async () => {
@@ -37,11 +44,14 @@ test("a build is made when missing or stale and reused otherwise; concurrent bui
     mkdirSync(dirname(join(root, f)), { recursive: true });
     copyFileSync(join(REPO_ROOT, f), join(root, f));
   }
+  // The services' bundles take the installed packages from the copy's own node_modules.
+  symlinkSync(join(REPO_ROOT, "node_modules"), join(root, "node_modules"));
   const [a, b] = await Promise.all([ensureBuild(root), ensureBuild(root)]);
   assert.equal(a.dir, b.dir);
   assert.ok(a.built || b.built);
   assert.deepEqual(readdirSync(join(root, "dist")), [a.dir.split("/").pop()], "no scratch tree left behind");
   assert.ok(existsSync(join(a.dir, "gateway/src/main.js")));
+  assert.ok(existsSync(join(a.dir, "gateway/src/main.bundle.js")));
 
   assert.deepEqual(await ensureBuild(root), { dir: a.dir, built: false });
 
@@ -51,4 +61,7 @@ test("a build is made when missing or stale and reused otherwise; concurrent bui
   assert.notEqual(changed.dir, a.dir);
   assert.match(readFileSync(join(changed.dir, "runtime/src/log.js"), "utf8"), /staleProbe/);
   assert.doesNotMatch(readFileSync(join(a.dir, "runtime/src/log.js"), "utf8"), /staleProbe/);
+
+  writeFileSync(join(root, "package-lock.json"), "{}\n");
+  assert.notEqual((await ensureBuild(root)).dir, changed.dir, "a changed install (the bundles hold its code) is a new build");
 });

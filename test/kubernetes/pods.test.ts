@@ -45,7 +45,7 @@ describe("the pods", () => {
         assert.equal(c.workingDir, "/app");
         // The compiled tree the image builds (scripts/build.ts --out dist/app), on
         // plain node with the flags npm start gives (docs/performance.md, Footprint).
-        assert.deepEqual(c.command, ["node", "--max-semi-space-size=1", "--optimize-for-size", `dist/app/${w.component}/src/main.js`]);
+        assert.deepEqual(c.command, ["node", "--max-semi-space-size=1", "--optimize-for-size", `dist/app/${w.component}/src/main.bundle.js`]);
         assert.ok(existsSync(join(root, w.component, "src", "main.ts")), `${w.component}/src/main.ts`);
         assert.match(DOCKERFILE, new RegExp(`^COPY ${w.component}/src \\./${w.component}/src$`, "m"));
         assert.match(DOCKERFILE, /^RUN npx tsx scripts\/build\.ts --out dist\/app$/m);

@@ -45,9 +45,9 @@ describe("Fortuna's probes against a Fortuna started with the manifest's environ
   test("unseeded: alive (TCP) but not ready (NOT_SERVING over TLS); seeded: ready", async () => {
     const w = workloads(baseFileDocs).get("fortuna")!;
     const env = localEnv(w, certs, dir);
-    // The container runs the compiled main (dist/app/…/main.js, which the image
-    // builds); here its source runs, which is what the build compiles.
-    const main = join(root, w.container.command![3].replace(/^dist\/app\//, "").replace(/\.js$/, ".ts"));
+    // The container runs the compiled main's bundle (dist/app/…/main.bundle.js, which
+    // the image builds); here its source runs, which is what the build bundles.
+    const main = join(root, w.container.command![3].replace(/^dist\/app\//, "").replace(/\.bundle\.js$/, ".ts"));
     const unseeded = await startProcess(main, env);
     running.push(unseeded);
     const probeEnv = { ...env, PORT: String(unseeded.port) };
