@@ -1,6 +1,6 @@
 // The status page: polls the gateway's own read-only endpoints (status,
-// health, metrics) and draws queue levels, upstream links and served bytes/s
-// with sparklines. Plain browser JavaScript, no framework, nothing from a CDN.
+// health, metrics) and draws queue levels, upstream links (each chip and each
+// Fortuna instance) and served bytes/s with sparklines. Plain browser JavaScript, no framework, nothing from a CDN.
 "use strict";
 
 const POLL_MS = 2000;
@@ -69,6 +69,40 @@ function renderSource(name, q, rate) {
   section.append(bar, dl, el("small", {}, "queue level"), sparkline(h.level, 100), el("small", {}, "served bytes/s"), sparkline(h.rate));
 }
 
+/** A table row: text cells, and [text, class] pairs for cells marked up or down. */
+function tr(attrs, cells) {
+  const row = el("tr", attrs);
+  for (const c of cells) row.append(Array.isArray(c) ? el("td", { class: c[1] }, c[0]) : el("td", {}, c));
+  return row;
+}
+
+const state = (ok, yes, no) => [ok ? yes : no, ok ? "up" : "down"];
+
+/** An upstream's last failure, under its row, across the table. */
+function errorRow(attrs, text, columns) {
+  const row = el("tr", attrs);
+  row.append(el("td", { class: "error", colspan: String(columns) }, text));
+  return row;
+}
+
+/** Each chip and each Fortuna instance, from status.chips and status.fortuna_instances (gateway.proto). */
+function renderUpstreams(status) {
+  $("#chips tbody").replaceChildren(
+    ...(status.chips ?? []).flatMap((c) => {
+      const rows = [tr({ "data-chip": c.address }, [c.serial_number || "–", c.address, c.origin || "–", state(c.connected, "connected", "disconnected"), state(c.healthy, "passing", "failing"), String(c.samples_delivered ?? 0)])];
+      if (c.last_error) rows.push(errorRow({ "data-chip-error": c.address }, c.last_error, 6));
+      return rows;
+    }),
+  );
+  $("#fortunas tbody").replaceChildren(
+    ...(status.fortuna_instances ?? []).flatMap((f) => {
+      const rows = [tr({ "data-fortuna": f.address }, [f.address, state(f.connected, "connected", "disconnected"), state(f.seeded, "seeded", "not yet")])];
+      if (f.last_error) rows.push(errorRow({ "data-fortuna-error": f.address }, f.last_error, 3));
+      return rows;
+    }),
+  );
+}
+
 function renderHealth(health) {
   const badge = $("#health");
   badge.dataset.status = health.status;
@@ -96,6 +130,7 @@ async function poll() {
     renderSource("trng", status.trng, rate("trng"));
     renderSource("fortuna", status.fortuna, rate("fortuna"));
     lastServed = { at: now, bytes: served };
+    renderUpstreams(status);
     renderHealth(health);
     $("#db-size").textContent = status.database.size_human;
     const t = $("#updated");

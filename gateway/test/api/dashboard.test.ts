@@ -1,6 +1,7 @@
 // The status page at `/`, rendered by a real headless Chromium (Debian's
 // chromium package): the DOM it builds from the gateway's own endpoints shows
-// queue levels, the entropy source, upstream links, health and served bytes/s,
+// queue levels, the entropy source, upstream links (each chip and Fortuna
+// instance), health and served bytes/s,
 // with nothing fetched from anywhere else and nothing taken from a queue.
 import { after, before, test } from "node:test";
 import assert from "node:assert/strict";
@@ -46,6 +47,14 @@ before(async () => {
   g.engine.feed("trng", Buffer.alloc(32 * 250)); // 250 of 1000 items: 25%
   g.engine.feed("fortuna", Buffer.alloc(32 * 100));
   g.engine.healthState = { ...g.engine.healthState, fortuna: false };
+  const chip = { target: "dns:///controller:8081", origin: "emulator", samplesSeeded: 0n, lastError: "" };
+  g.engine.upstreams = {
+    chips: [
+      { ...chip, serialNumber: "0123aabbccddeeff01", address: "10.0.0.5:8081", connected: true, healthy: true, samplesDelivered: 1234n },
+      { ...chip, serialNumber: "", address: "10.0.0.6:8081", connected: false, healthy: false, samplesDelivered: 0n, lastError: "connect ECONNREFUSED <10.0.0.6>" },
+    ],
+    fortunaInstances: [{ address: "10.0.0.7:8082", target: "fortuna:8082", connected: true, seeded: true, lastError: "" }],
+  };
 });
 after(() => g.close());
 
@@ -64,6 +73,11 @@ test("the page renders queue levels, source, links, health and rates from the ga
   // One dependency down: the badge says so and the detail is marked.
   assert.match(dom!, /id="health" class="badge" data-status="(degraded|unhealthy)"/);
   assert.match(dom!, /<li data-detail="fortuna"><span>fortuna<\/span><span class="down">down<\/span><\/li>/);
+  // Each chip and Fortuna instance on a row of its own; an upstream's error is text, not markup.
+  assert.match(dom!, /<tr data-chip="10.0.0.5:8081"><td>0123aabbccddeeff01<\/td><td>10.0.0.5:8081<\/td><td>emulator<\/td><td class="up">connected<\/td><td class="up">passing<\/td><td>1234<\/td><\/tr>/);
+  assert.match(dom!, /<tr data-chip="10.0.0.6:8081"><td>–<\/td><td>10.0.0.6:8081<\/td><td>emulator<\/td><td class="down">disconnected<\/td><td class="down">failing<\/td><td>0<\/td><\/tr>/);
+  assert.match(dom!, /<tr data-chip-error="10.0.0.6:8081"><td class="error" colspan="6">connect ECONNREFUSED &lt;10.0.0.6&gt;<\/td><\/tr>/);
+  assert.match(dom!, /<tr data-fortuna="10.0.0.7:8082"><td>10.0.0.7:8082<\/td><td class="up">connected<\/td><td class="up">seeded<\/td><\/tr>/);
   assert.deepEqual({ trng: g.engine.available("trng"), fortuna: g.engine.available("fortuna") }, before, "the page consumed nothing");
 });
 
