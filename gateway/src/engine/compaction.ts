@@ -21,10 +21,11 @@ export const COMPACT_AFTER_BYTES = 16 * 1024 * 1024;
  * Shortest time between two compactions. Item keys only grow, but a flushed
  * file holds the newest puts beside the oldest deletes, so it spans the
  * whole queue and a compaction of what lies below the head rewrites the
- * whole queue with it: under sustained load, every 16 MiB would rewrite a
- * 64 MiB queue four times over (docs/performance.md, "Compaction"). Removals
- * in between wait for one compaction at the end of the interval, so a burst
- * still ends compacted and an idle store stays untouched.
+ * whole queue with it: every 16 MiB would rewrite a 64 MiB queue four times
+ * over (docs/performance.md, "Gateway binary 100000"). So a compaction also
+ * waits until at least the queue's own size has left it, and removals within
+ * the interval wait for one at its end: a burst still ends compacted, and an
+ * idle store stays untouched.
  */
 export const COMPACT_INTERVAL_MS = 10_000;
 
@@ -47,9 +48,9 @@ export class Compactor {
     private readonly flushed: () => Promise<void>,
   ) {}
 
-  /** After a mutation of `st`: compacts what lies below its head once enough has left it, at most once an interval. */
+  /** After a mutation of `st`: compacts what lies below its head once enough (at least the queue's size) has left it, at most once an interval. */
   check(st: SourceQueue): void {
-    if (st.removedBytes < this.afterBytes) return;
+    if (st.removedBytes < Math.max(this.afterBytes, Number(st.counters.items) * st.itemBytes)) return;
     this.pending.add(st);
     if (this.running || this.timer) return; // what runs or waits will look at `st` too
     const wait = this.last + this.intervalMs - performance.now();

@@ -56,6 +56,8 @@ export class SourceQueue {
   readonly room = new Pulse();
   /** Bytes served or dropped since the store last compacted what lies below the head (compaction.ts). */
   removedBytes = 0;
+  /** The item size of the last append (0 before any): the queue holds about items x this. */
+  itemBytes = 0;
 
   constructor(
     db: Rocks,
@@ -87,6 +89,7 @@ export class SourceQueue {
    */
   append(message: Uint8Array, itemBytes: number, polls: number, cap: number, overflow: Overflow, ops: BatchOp[]): Appended {
     const { count, skip, keep, pushOut } = this.plan(message, itemBytes, cap, overflow);
+    this.itemBytes = itemBytes;
     const start = skip * itemBytes;
     const end = skip + keep === count ? message.length : (skip + keep) * itemBytes;
     message.fill(0, 0, start);
