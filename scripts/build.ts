@@ -11,7 +11,7 @@
 //
 // Each service's entry is also bundled, with everything it imports (node_modules
 // included, but the native addons), into <service>/src/main.bundle.js, which is
-// what a service process runs: one module instead of ~300 saves ~7-8 MB per
+// what a service process runs: one module instead of ~300 saves ~4-5 MB per
 // process (module records, their sources kept for lazy compilation, code no
 // service calls; docs/performance.md, "Footprint"). The bundle sits beside its
 // entry, so the paths its modules resolve against import.meta.url (Fortuna's
@@ -28,6 +28,7 @@ import { createRequire } from "node:module";
 import { dirname, join, relative, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import type * as Esbuild from "esbuild";
+import { SERVICES } from "./stack.js";
 
 export const REPO_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
 /** Folders whose every file is part of the running services (tests live beside them, under test/). */
@@ -36,8 +37,8 @@ const SOURCE_ROOTS = ["gen", "runtime/src", "controller/src", "fortuna/src", "ga
 const SOURCE_FILES = ["scripts/one-process.ts", "scripts/stack.ts", "scripts/certs.ts"];
 /** Folders the code reaches relative to itself that hold built artefacts rather than sources. */
 const LINKED = ["fortuna/native"];
-/** The services' entries, each also bundled into <entry>.bundle.js. */
-const BUNDLED = ["controller/src/main.ts", "fortuna/src/main.ts", "gateway/src/main.ts"];
+/** A service's bundle in a compiled tree: what its process runs. */
+export const serviceBundle = (service: string): string => `${service}/src/main.bundle.js`;
 /** Loaded at run time through require(): native code, which no bundle can hold. */
 const NATIVE = ["rocksdb", "i2c-bus", "*.node"];
 /** Changing how files are emitted must change the hash too. */
@@ -90,10 +91,10 @@ async function transpile(root: string, inputs: string[], out: string): Promise<v
 /** Each service entry as one bundle beside its transpiled twin. */
 async function bundleEntries(root: string, out: string): Promise<void> {
   await Promise.all(
-    BUNDLED.map((f) =>
+    SERVICES.map(({ name }) =>
       esbuild.build({
-        entryPoints: [join(root, f)],
-        outfile: join(out, f.slice(0, -3) + ".bundle.js"),
+        entryPoints: [join(root, `${name}/src/main.ts`)],
+        outfile: join(out, serviceBundle(name)),
         bundle: true,
         platform: "node",
         format: "esm",

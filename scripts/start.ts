@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 // config.js alone: the runtime's index would load every RPC library into the supervisor.
 import { ConfigError, EnvReader } from "../runtime/src/config.js";
-import { ensureBuild } from "./build.js";
+import { ensureBuild, serviceBundle } from "./build.js";
 import { ensureCerts } from "./certs.js";
 import { certsDirOf, isServiceName, SERVICES, serviceEnv } from "./stack.js";
 
@@ -60,7 +60,7 @@ if (build.built) console.log(`compiled the services to ${build.dir}`);
 // One child per service, or a single one hosting them all.
 const units = oneProcess
   ? [{ name: "lokey", colour: 32, script: "scripts/one-process.js", args: chosen.map((s) => s.name), env: process.env }]
-  : chosen.map((s) => ({ name: s.name, colour: s.colour, script: `${s.name}/src/main.bundle.js`, args: [], env: serviceEnv(s, process.env) }));
+  : chosen.map((s) => ({ name: s.name, colour: s.colour, script: serviceBundle(s.name), args: [], env: serviceEnv(s, process.env) }));
 
 const width = Math.max(...units.map((u) => u.name.length));
 const tty = process.stdout.isTTY;

@@ -1,6 +1,7 @@
 // The status page: polls the gateway's own read-only endpoints (status,
 // health, metrics) and draws queue levels, upstream links (each chip and each
-// Fortuna instance) and served bytes/s with sparklines. Plain browser JavaScript, no framework, nothing from a CDN.
+// Fortuna instance) and served bytes/s with sparklines. Plain browser
+// JavaScript, no framework, nothing from a CDN.
 "use strict";
 
 const POLL_MS = 2000;
