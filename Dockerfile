@@ -7,8 +7,8 @@
 #            files wherever no prebuilt binary fits (every arm64 board: its
 #            package ships linux-x64 prebuilds only; docs/raspberry-pi.md has
 #            the cost). This layer depends on package*.json alone.
-#   build    Fortuna's own addon (fortuna/native) and the services compiled to
-#            plain JavaScript (scripts/build.ts).
+#   build    LoKey's own addons (fortuna/native, runtime/native) and the
+#            services compiled to plain JavaScript (scripts/build.ts).
 #   runtime  no compiler: node, the compiled tree, openssl.
 #
 # The RUN --mount cache lines need BuildKit (the default builder of Docker 23+
@@ -21,8 +21,8 @@ RUN apt-get update && apt-get install -y --no-install-recommends python3 make g+
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /app
 COPY package.json package-lock.json ./
-# --ignore-scripts skips the root package's own install script (Fortuna's addon,
-# built in the next stage from its sources); the two packages with native code
+# --ignore-scripts skips the root package's own install script (LoKey's addons,
+# built in the next stage from their sources); the two packages with native code
 # are then built here. Their build trees (object files, rocksdb's C++ sources)
 # are dropped in the same layer: only the .node binaries are kept.
 RUN --mount=type=cache,target=/root/.npm \
@@ -34,7 +34,8 @@ RUN --mount=type=cache,target=/root/.npm \
 
 FROM addons AS build
 COPY fortuna/native ./fortuna/native
-RUN npm run build:native && rm -rf fortuna/native/build/Release/obj.target
+COPY runtime/native ./runtime/native
+RUN npm run build:native && rm -rf fortuna/native/build/Release/obj.target runtime/native/build/Release/obj.target
 COPY gen ./gen
 COPY runtime/src ./runtime/src
 COPY controller/src ./controller/src
@@ -42,7 +43,8 @@ COPY fortuna/src ./fortuna/src
 COPY gateway/src ./gateway/src
 COPY tsconfig.json ./
 COPY scripts/build.ts scripts/one-process.ts scripts/stack.ts scripts/certs.ts ./scripts/
-# The compiled tree at a fixed path; its fortuna/native link points at ../../fortuna/native.
+# The compiled tree at a fixed path; its fortuna/native and runtime/native links
+# point at ../../fortuna/native and ../../runtime/native.
 RUN npx tsx scripts/build.ts --out dist/app
 
 FROM node:20-bookworm-slim
@@ -57,6 +59,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends openssl \
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/fortuna/native/build/Release/fortuna_native.node ./fortuna/native/build/Release/
+COPY --from=build /app/runtime/native/build/Release/heap_trim.node ./runtime/native/build/Release/
 COPY --from=build /app/dist/app ./dist/app
 COPY scripts/healthcheck.mjs ./scripts/healthcheck.mjs
 # The TypeScript sources stay (a few hundred KB) for debugging with tsx; the

@@ -52,6 +52,16 @@ async function queuesFull(port: number): Promise<boolean> {
   }
 }
 
+/** Resolves once both of the gateway's queues are full; throws after FILL_BOUND_MS or once `exited()`. */
+export async function untilQueuesFull(port: number, exited: () => boolean = () => false): Promise<void> {
+  const end = Date.now() + FILL_BOUND_MS;
+  while (!(await queuesFull(port))) {
+    if (exited()) throw new Error("the stack exited");
+    if (Date.now() > end) throw new Error(`the stack did not fill its queues within ${FILL_BOUND_MS} ms`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
 /** `npm start` (optionally `-- --one-process`) on free ports with a fresh database; resolves once both queues are full. */
 export async function startStack(oneProcess: boolean, extraEnv: NodeJS.ProcessEnv = {}): Promise<Stack> {
   const dir = mkdtempSync(join(tmpdir(), "lokey-footprint-"));
@@ -71,13 +81,11 @@ export async function startStack(oneProcess: boolean, extraEnv: NodeJS.ProcessEn
     }
     rmSync(dir, { recursive: true, force: true });
   };
-  const end = Date.now() + FILL_BOUND_MS;
-  while (!(await queuesFull(ports.GATEWAY_PORT))) {
-    if (Date.now() > end || child.exitCode !== null) {
-      await stop();
-      throw new Error(`the stack ${child.exitCode === null ? `did not fill its queues within ${FILL_BOUND_MS} ms` : "exited"}:\n${output.slice(-2000)}`);
-    }
-    await new Promise((r) => setTimeout(r, 500));
+  try {
+    await untilQueuesFull(ports.GATEWAY_PORT, () => child.exitCode !== null);
+  } catch (err) {
+    await stop();
+    throw new Error(`${(err as Error).message}:\n${output.slice(-2000)}`);
   }
   const pids = new Map<string, number>();
   for (const c of childrenOf(child.pid!)) {

@@ -1,7 +1,10 @@
 // Resident memory of the stack as `npm start` runs it (compiled JS on plain
 // node, scripts/start.ts), issue 14's footprint table: each service's VmRSS
 // idle with both queues full, then right after LOAD_MS of `binary` 100000
-// requests from 16 keep-alive connections; then the same for the one-process
+// requests from 16 keep-alive connections, and once more when the stack is
+// idle again (queues refilled, then SETTLE_MS: what a process keeps after a
+// load, once V8 has collected and runtime/src/heap-trim.ts has returned the
+// freed heap); then the same for the one-process
 // mode (`npm start -- --one-process`). The baseline is an idle bare `node`
 // from the same run: the floor of any Node process on this machine.
 //
@@ -10,16 +13,23 @@
 // is 0.164). The issue loads for a minute; 25 s keeps the bench short and was
 // enough in docs/performance.md ("Footprint") for every process to reach the
 // size it keeps under this load.
-import { binaryLoad, bareNodeMb, rssMb, startStack, type Stack } from "./footprint-stack.js";
+import { binaryLoad, bareNodeMb, rssMb, startStack, untilQueuesFull, type Stack } from "./footprint-stack.js";
 import type { BenchRow } from "./types.js";
 
 const LOAD_MS = 25_000;
 const CONNECTIONS = 16;
+/**
+ * Idle time after the refill before the last reading. V8 collects an idle
+ * process's dead Buffers on its own within ~10-20 s here (its memory reducer),
+ * and the trim follows a second later.
+ */
+const SETTLE_MS = 30_000;
 const TARGET_MB = { processes: 250, oneProcess: 150 };
 
 interface Footprint {
   idle: Map<string, number>;
   loaded: Map<string, number>;
+  settled: Map<string, number>;
 }
 
 async function measure(oneProcess: boolean): Promise<Footprint> {
@@ -29,10 +39,13 @@ async function measure(oneProcess: boolean): Promise<Footprint> {
     const idle = read();
     const load = await binaryLoad(stack.gatewayPort, CONNECTIONS, LOAD_MS);
     const loaded = read();
+    await untilQueuesFull(stack.gatewayPort);
+    await new Promise((r) => setTimeout(r, SETTLE_MS));
+    const settled = read();
     process.stderr.write(
       `  ${oneProcess ? "one process" : "three processes"}: ${load.requests} requests (${(load.bytes / LOAD_MS / 1000).toFixed(1)} MB/s), ${load.failures} failed\n`,
     );
-    return { idle, loaded };
+    return { idle, loaded, settled };
   } finally {
     await stack.stop();
   }
@@ -51,17 +64,21 @@ export default async function (): Promise<BenchRow[]> {
     lowerIsBetter: true,
     ...(targetMb && { target: Number((bare / targetMb).toFixed(3)) }),
   });
-  const load = `after ${LOAD_MS / 1000} s binary 100000 x${CONNECTIONS}`;
+  const load = `at the end of ${LOAD_MS / 1000} s binary 100000 x${CONNECTIONS}`;
+  const settled = `idle again after that load (queues full, ${SETTLE_MS / 1000} s)`;
   const rows: BenchRow[] = [];
 
   const three = await measure(false);
   for (const [name, mb] of three.idle) rows.push(row(`${name} RSS idle, queues full`, mb));
   for (const [name, mb] of three.loaded) rows.push(row(`${name} RSS ${load}`, mb));
+  for (const [name, mb] of three.settled) rows.push(row(`${name} RSS ${settled}`, mb));
   rows.push(row("3 processes, total RSS idle", total(three.idle), TARGET_MB.processes));
   rows.push(row(`3 processes, total RSS ${load}`, total(three.loaded), TARGET_MB.processes));
+  rows.push(row(`3 processes, total RSS ${settled}`, total(three.settled), TARGET_MB.processes));
 
   const one = await measure(true);
   rows.push(row("one process, RSS idle", total(one.idle), TARGET_MB.oneProcess));
   rows.push(row(`one process, RSS ${load}`, total(one.loaded), TARGET_MB.oneProcess));
+  rows.push(row(`one process, RSS ${settled}`, total(one.settled), TARGET_MB.oneProcess));
   return rows;
 }

@@ -7,7 +7,7 @@
 // isolatedModules and import each other with .js specifiers, so no rewriting is
 // needed) into the same relative path under the output, which keeps every
 // `import.meta.url`-relative path working: static files next to the sources are
-// copied, and fortuna/native (the addon node-gyp builds) is linked.
+// copied, and the addons node-gyp builds (fortuna/native, runtime/native) are linked.
 //
 // Each service's entry is also bundled, with everything it imports (node_modules
 // included, but the native addons), into <service>/src/main.bundle.js, which is
@@ -36,7 +36,7 @@ const SOURCE_ROOTS = ["gen", "runtime/src", "controller/src", "fortuna/src", "ga
 /** Entry points outside them: the one-process mode and the certificate maker (the compose file's `certs` service). */
 const SOURCE_FILES = ["scripts/one-process.ts", "scripts/stack.ts", "scripts/certs.ts"];
 /** Folders the code reaches relative to itself that hold built artefacts rather than sources. */
-const LINKED = ["fortuna/native"];
+const LINKED = ["fortuna/native", "runtime/native"];
 /** A service's bundle in a compiled tree: what its process runs. */
 export const serviceBundle = (service: string): string => `${service}/src/main.bundle.js`;
 /** Loaded at run time through require(): native code, which no bundle can hold. */

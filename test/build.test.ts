@@ -13,7 +13,7 @@ import { nativeAddonSkip } from "../fortuna/test/native-addon.js";
 const scratch = mkdtempSync(join(tmpdir(), "lokey-build-"));
 after(() => rmSync(scratch, { recursive: true, force: true }));
 
-test("the build of this repository runs on plain node, with Fortuna's addon and the dashboard's files in reach", async () => {
+test("the build of this repository runs on plain node, with its addons and the dashboard's files in reach", async () => {
   const { dir } = await ensureBuild();
   // Loading the one-process entry pulls in the runtime, the certificate maker
   // and the stack's settings; an unknown service name stops it before it serves.
@@ -27,6 +27,13 @@ test("the build of this repository runs on plain node, with Fortuna's addon and 
   );
   // Without the addon here (an --ignore-scripts install), the build has none to carry.
   if (!nativeAddonSkip) assert.equal(native.stdout, "loaded", native.stderr);
+  // The runtime's heap trimming (runtime/native), which every install builds.
+  const trim = spawnSync(
+    process.execPath,
+    ["--input-type=module", "-e", `const m = await import(${JSON.stringify(join(dir, "runtime/src/heap-trim.js"))}); process.stdout.write(m.startHeapTrimming().unavailable ?? "loaded")`],
+    { encoding: "utf8" },
+  );
+  assert.equal(trim.stdout, "loaded", trim.stderr);
   assert.equal(readFileSync(join(dir, "gateway/src/dashboard/index.html"), "utf8"), readFileSync(join(REPO_ROOT, "gateway/src/dashboard/index.html"), "utf8"));
   // Each service's bundle loads whole, native addons included, and reads its
   // settings: a bad one stops it naming the variable.

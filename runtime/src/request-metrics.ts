@@ -5,6 +5,7 @@
 // URL, a client address or anything else a client chooses.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type Metric } from "prom-client";
 import { AccessEntry } from "./access-log.js";
+import { heapTrimStats } from "./heap-trim.js";
 import type { Logger } from "./log.js";
 import { codeOfStatus, openOutcome } from "./request-outcome.js";
 import type { NodeRequest, NodeResponse } from "./rest-request.js";
@@ -19,6 +20,19 @@ export function metricsRegistry(): Registry {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   for (const name of MISNAMED_DEFAULTS) registry.removeSingleMetric(name);
+  // runtime/src/heap-trim.ts: how much freed memory went back to the system.
+  counterFrom(registry, {
+    name: "lokey_heap_trims_total",
+    help: "Trims of the C heap after garbage collections (malloc_trim), each giving its free pages back to the system",
+    labelNames: [],
+    read: () => [[{}, heapTrimStats().trims]],
+  });
+  counterFrom(registry, {
+    name: "lokey_heap_trimmed_bytes_total",
+    help: "How far the resident set fell across those trims, in bytes",
+    labelNames: [],
+    read: () => [[{}, heapTrimStats().releasedBytes]],
+  });
   return registry;
 }
 

@@ -4,6 +4,7 @@ import { ConfigError, EnvReader, readCommonConfig, type CommonConfig } from "./c
 import type { DescService } from "@bufbuild/protobuf";
 import { Access, accessOf } from "./access.js";
 import { createLogger, type Logger } from "./log.js";
+import { startHeapTrimming } from "./heap-trim.js";
 import { isLoopbackHost } from "./peer.js";
 import { readSecurityConfig, type SecurityConfig } from "./security-config.js";
 import { startServer, type RunningServer, type ServerOptions } from "./server.js";
@@ -105,6 +106,8 @@ export async function runService(
       connections: common.connections,
       accessLog: common.accessLog,
     });
+    const trimming = startHeapTrimming();
+    if (trimming.unavailable) log.info("freed memory stays resident: heap trimming is unavailable", { reason: trimming.unavailable });
     if (host) host.started(name, server);
     else closeOnSignals(log, () => server.close());
     return server;

@@ -110,6 +110,27 @@ describe("/metrics on every port", () => {
     for (const text of [controller, fortuna]) assert.ok(metricValue(text, "lokey_requests_in_flight") >= 1);
   });
 
+  test("after a burst, the freed heap goes back to the system, counted on every port", async () => {
+    const trimmed = async (name: Name) => {
+      const text = await scrape(name);
+      return { trims: metricValue(text, "lokey_heap_trims_total"), bytes: metricValue(text, "lokey_heap_trimmed_bytes_total") };
+    };
+    const before = { fortuna: await trimmed("fortuna"), gateway: await trimmed("gateway") };
+    // 2 MB out of the Fortuna queue: Fortuna streams its refill, the gateway stores it.
+    for (let i = 0; i < 20; i++) {
+      const res = await gateway("/api/v1/data", { method: "POST", body: JSON.stringify({ format: "binary", limit: 100000, source: "fortuna" }) });
+      assert.equal(res.status, 200);
+      await res.arrayBuffer();
+    }
+    // runtime/src/heap-trim.ts: a trim follows the collections of the burst.
+    for (const name of ["fortuna", "gateway"] as const) {
+      await eventually(async () => (await trimmed(name)).trims > before[name].trims, `a trim in ${name}`, BOUND_MS);
+      assert.ok((await trimmed(name)).bytes > before[name].bytes, `${name}: its trims gave nothing back`);
+    }
+    // The controller collects too (its sampling never stops), and trims at least every 30 s.
+    await eventually(async () => (await trimmed("controller")).trims >= 1, "a trim in the controller", BOUND_MS);
+  });
+
   test("every exposition passes promtool check metrics", { skip: promtoolMissing }, async () => {
     for (const name of Object.keys(ports) as Name[]) assert.equal(promtoolProblems(await scrape(name)), "", name);
   });
