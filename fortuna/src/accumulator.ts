@@ -4,7 +4,7 @@
 // reseed is at least 100 ms old.
 import { createHash } from "node:crypto";
 import { performance } from "node:perf_hooks";
-import { FortunaGenerator, MAX_REQUEST_BYTES, NotSeededError } from "./generator.js";
+import { FortunaGenerator, MAX_REQUEST_BYTES, NotSeededError, type OutputBuffer } from "./generator.js";
 import { MAX_EVENT_BYTES, POOL_COUNT, Pools } from "./pools.js";
 
 /** 9.5.5: P0 must have seen at least MinPoolSize = 64 bytes before a reseed. */
@@ -119,14 +119,17 @@ export class Accumulator {
     this.lastReseedAt = this.clock.wall();
   }
 
-  /** 9.5.5 "RandomData": reseed check, then n bytes as successive requests of at most 2^20 bytes. */
-  randomData(n: number): Uint8Array {
+  /**
+   * 9.5.5 "RandomData": reseed check, then n bytes as successive requests of
+   * at most 2^20 bytes; a single request goes into `into` when given.
+   */
+  randomData(n: number, into?: OutputBuffer): Uint8Array {
     if (!Number.isSafeInteger(n) || n < 0) throw new RangeError(`randomData: n must be a non-negative integer, got ${n}`);
     this.maybeReseed();
     if (!this.generator.seeded) throw new NotSeededError();
     let out: Uint8Array;
     if (n <= MAX_REQUEST_BYTES) {
-      out = this.generator.pseudoRandomData(n);
+      out = this.generator.pseudoRandomData(n, into);
     } else {
       const parts: Uint8Array[] = [];
       for (let left = n; left > 0; left -= MAX_REQUEST_BYTES) parts.push(this.generator.pseudoRandomData(Math.min(left, MAX_REQUEST_BYTES)));

@@ -21,13 +21,14 @@ export const COUNTER_MASK = (1n << 128n) - 1n;
 
 /**
  * GenerateBlocks and the rekey of 9.4.3-9.4.4: returns AES-256(K, C..C+blocks-1)
- * and replaces key with the next two blocks, in place.
+ * and replaces key with the next two blocks, in place. With `into` (exactly
+ * blocks x 16 bytes) the output is written there and `into` returned.
  */
-export type GenerateBlocks = (key: Buffer, counter: bigint, blocks: number) => Buffer;
+export type GenerateBlocks = (key: Buffer, counter: bigint, blocks: number, into?: Buffer) => Buffer;
 
 export function portableGenerateBlocks(): GenerateBlocks {
   const inputs = new CounterBlocks();
-  return (key, counter, blocks) => {
+  return (key, counter, blocks, into) => {
     // One ECB pass computes all the output blocks. The two rekey blocks go
     // through a second call, so the caller's buffer never holds the new key.
     // ECB without padding keeps nothing back, so no final() is needed.
@@ -41,7 +42,11 @@ export function portableGenerateBlocks(): GenerateBlocks {
     const next = cipher.update(all.subarray(blocks * BLOCK_BYTES));
     key.set(next);
     next.fill(0);
-    return out;
+    if (!into) return out;
+    // node:crypto only returns fresh buffers: copy, and wipe the fresh one.
+    into.set(out);
+    out.fill(0);
+    return into;
   };
 }
 

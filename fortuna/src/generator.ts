@@ -42,12 +42,36 @@ export type BlockEngine = "native" | "portable";
 function nativeGenerateBlocks(): GenerateBlocks {
   const native = nativeBlocks;
   if (!native) throw new Error(`the native Fortuna block generator is not built (${nativeBlocksError}); run npm install`);
-  return (key, counter, blocks) => {
+  return (key, counter, blocks, into) => {
     // An ArrayBuffer of its own: a pooled slice would share memory with other buffers.
-    const out = Buffer.allocUnsafeSlow(blocks * BLOCK_BYTES);
+    const out = into ?? Buffer.allocUnsafeSlow(blocks * BLOCK_BYTES);
     native.generateBlocks(key, counter, out);
     return out;
   };
+}
+
+/**
+ * One buffer that successive outputs are written into, for a caller that is
+ * done with each output before it asks for the next (StreamRandom, whose
+ * transport has serialized a message, copying it, before the stream asks for
+ * another): no allocation per output, and no output left behind in freed
+ * memory. wipe() when done with it.
+ */
+export class OutputBuffer {
+  private buf = Buffer.alloc(0);
+
+  /** `bytes` of its memory, grown when short. */
+  blocks(bytes: number): Buffer {
+    if (this.buf.length < bytes) {
+      this.wipe();
+      this.buf = Buffer.allocUnsafeSlow(bytes);
+    }
+    return this.buf.subarray(0, bytes);
+  }
+
+  wipe(): void {
+    this.buf.fill(0);
+  }
 }
 
 export class FortunaGenerator {
@@ -90,15 +114,17 @@ export class FortunaGenerator {
   /**
    * 9.4.4 "PseudoRandomData": the first n bytes of ceil(n/16) blocks, then a
    * rekey from two more blocks, so the state no longer reveals what was returned.
+   * With `into`, the bytes are written into its memory (and overwritten by its
+   * next use) instead of a new buffer.
    */
-  pseudoRandomData(n: number): Uint8Array {
+  pseudoRandomData(n: number, into?: OutputBuffer): Uint8Array {
     if (!Number.isInteger(n) || n < 0 || n > MAX_REQUEST_BYTES) {
       throw new RangeError(`pseudoRandomData: n must be an integer from 0 to ${MAX_REQUEST_BYTES}, got ${n}`);
     }
     if (this.c === 0n) throw new NotSeededError();
     const blocks = Math.ceil(n / BLOCK_BYTES);
     // 9.4.3 "GenerateBlocks" for the output, then two more blocks as the new key.
-    const out = this.generateBlocks(this.k, this.c, blocks);
+    const out = this.generateBlocks(this.k, this.c, blocks, into?.blocks(blocks * BLOCK_BYTES));
     this.c = (this.c + BigInt(blocks + REKEY_BLOCKS)) & COUNTER_MASK;
     // Output past n (the rest of the last block) is discarded by the design; wipe it.
     if (out.length > n) out.fill(0, n);

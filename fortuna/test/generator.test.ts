@@ -1,6 +1,6 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { FortunaGenerator, NotSeededError, MAX_REQUEST_BYTES, type BlockEngine } from "../src/generator.js";
+import { FortunaGenerator, NotSeededError, MAX_REQUEST_BYTES, OutputBuffer, type BlockEngine } from "../src/generator.js";
 import { CounterBlocks } from "../src/counter-blocks.js";
 import { aesBlock, counterBlockLE, refPseudoRandom, refReseed, shad256, type RefState } from "./reference.js";
 import { nativeAddonSkip } from "./native-addon.js";
@@ -105,6 +105,27 @@ for (const engine of ["native", "portable"] as const satisfies readonly BlockEng
       const rest = Buffer.from(out.buffer, out.byteOffset + out.length, out.buffer.byteLength - out.byteOffset - out.length);
       assert.ok(rest.every((x) => x === 0), "tail is wiped");
       assert.equal(Buffer.from(out.buffer).indexOf(key), -1);
+    });
+
+    test("successive requests into one OutputBuffer: the published bytes in its memory, tail wiped, nothing after wipe()", () => {
+      const { g, ref } = seeded("into");
+      const into = new OutputBuffer();
+      let state = ref;
+      let memory: ArrayBufferLike | undefined;
+      for (const n of [1000, 65536, 5, 65536]) {
+        const out = g.pseudoRandomData(n, into);
+        const want = refPseudoRandom(state, n);
+        assert.ok(Buffer.from(out).equals(want.out), `${n} bytes`);
+        state = want.state;
+        // Grown once, for the 64 KiB requests, then reused.
+        if (n === 65536) memory ??= out.buffer;
+        if (memory) assert.equal(out.buffer, memory);
+        const tail = Buffer.from(out.buffer, out.byteOffset + n, Math.ceil(n / 16) * 16 - n);
+        assert.ok(tail.every((x) => x === 0), "the last block's spare bytes are wiped");
+      }
+      assert.deepEqual(stateOf(g), state);
+      into.wipe();
+      assert.ok(new Uint8Array(memory!).every((x) => x === 0));
     });
 
     test("the key getter is a copy", () => {
