@@ -20,6 +20,17 @@ export function rssMb(pid: number): number {
   return (Number(kb) * 1024) / 1e6;
 }
 
+/**
+ * Proportional set size in MB: each resident page divided by the number of
+ * processes mapping it, so the node binary's pages, which every service maps
+ * and the kernel holds once, count once across the stack.
+ */
+export function pssMb(pid: number): number {
+  const kb = /^Pss:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, "utf8"))?.[1];
+  if (kb === undefined) throw new Error(`no Pss for process ${pid}`);
+  return (Number(kb) * 1024) / 1e6;
+}
+
 /** The resident set of an idle bare `node` process: the floor every service process starts from. */
 export async function bareNodeMb(): Promise<number> {
   const child = spawn(process.execPath, ["-e", "process.stdout.write('up'); setInterval(() => {}, 1 << 30)"], { stdio: ["ignore", "pipe", "inherit"] });
