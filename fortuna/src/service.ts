@@ -157,9 +157,9 @@ export function createFortuna(opts: FortunaOptions): Fortuna {
       // transport has taken the previous one (the `yield` resumes after the
       // write), so a stalled reader leaves the service idle. Taken means
       // serialized, which copies the bytes, so every chunk is generated into
-      // the same buffer: three 64 KiB allocations per message became two,
-      // and Fortuna's resident set under load fell (docs/performance.md,
-      // "Footprint"). fortuna/test/stream.test.ts checks every chunk against
+      // the same buffer: three 64 KiB allocations per message became two
+      // (docs/performance.md, "Footprint"), and no chunk stays behind in
+      // freed memory. fortuna/test/stream.test.ts checks every chunk against
       // the published output on each protocol.
       async *streamRandom(req, ctx) {
         const chunk = req.chunkSize!; // the rules' default when unset
