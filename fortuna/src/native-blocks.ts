@@ -3,7 +3,7 @@
 // with node-gyp, as i2c-bus is. Loaded once; when it is missing
 // (an install with --ignore-scripts, or node_modules copied to another CPU) the
 // generator uses the portable path, which makes the same bytes more slowly.
-import { createRequire } from "node:module";
+import { loadAddon } from "../../runtime/src/native-addon.js";
 
 export interface NativeBlocks {
   /**
@@ -15,16 +15,7 @@ export interface NativeBlocks {
   generateBlocks(key: Uint8Array, counter: bigint, out: Uint8Array): void;
 }
 
-function load(): { blocks?: NativeBlocks; error?: string } {
-  try {
-    const path = "../native/build/Release/fortuna_native.node";
-    return { blocks: createRequire(import.meta.url)(path) as NativeBlocks };
-  } catch (err) {
-    return { error: err instanceof Error ? err.message.split("\n")[0] : String(err) };
-  }
-}
-
-const loaded = load();
-export const nativeBlocks: NativeBlocks | undefined = loaded.blocks;
+const loaded = loadAddon<NativeBlocks>(import.meta.url, "../native/build/Release/fortuna_native.node");
+export const nativeBlocks: NativeBlocks | undefined = loaded.addon;
 /** Why the native code is unavailable, for the start-up log; undefined when it loaded. */
 export const nativeBlocksError: string | undefined = loaded.error;

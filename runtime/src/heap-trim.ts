@@ -7,8 +7,8 @@
 // runtime/native/heap_trim.c calls malloc_trim(3), which releases them. Freed
 // memory appears only after a collection, so a trim follows collections, once
 // they pause; an idle process that does not collect never trims.
-import { createRequire } from "node:module";
 import { PerformanceObserver } from "node:perf_hooks";
+import { loadAddon } from "./native-addon.js";
 
 interface HeapTrimAddon {
   /** malloc_trim(0); true if pages went back to the system. */
@@ -29,14 +29,10 @@ export const TRIM_QUIET_MS = 1000;
 export const TRIM_MAX_WAIT_MS = 30_000;
 
 function load(): { addon?: HeapTrimAddon; error?: string } {
-  try {
-    // From runtime/src and from a service's bundle (<service>/src) alike.
-    const path = "../../runtime/native/build/Release/heap_trim.node";
-    const addon = createRequire(import.meta.url)(path) as HeapTrimAddon;
-    return addon.supported ? { addon } : { error: "this C library has no malloc_trim" };
-  } catch (err) {
-    return { error: err instanceof Error ? err.message.split("\n")[0] : String(err) };
-  }
+  // From runtime/src and from a service's bundle (<service>/src) alike.
+  const { addon, error } = loadAddon<HeapTrimAddon>(import.meta.url, "../../runtime/native/build/Release/heap_trim.node");
+  if (!addon) return { error };
+  return addon.supported ? { addon } : { error: "this C library has no malloc_trim" };
 }
 
 let loaded: ReturnType<typeof load> | undefined;
