@@ -13,23 +13,22 @@ import { childrenOf } from "../test/e2e/procfs.js";
 /** Longest wait for the stack to start and both queues to fill (the TRNG queue fills at the emulated chip's rate). */
 const FILL_BOUND_MS = 240_000;
 
-/** VmRSS of a process in MB (10^6 bytes). */
-export function rssMb(pid: number): number {
-  const kb = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1];
-  if (kb === undefined) throw new Error(`no VmRSS for process ${pid}`);
+/** A "<field>: <n> kB" line of /proc/<pid>/<file>, in MB (10^6 bytes). */
+function procMb(pid: number, file: string, field: string): number {
+  const kb = new RegExp(`^${field}:\\s+(\\d+) kB$`, "m").exec(readFileSync(`/proc/${pid}/${file}`, "utf8"))?.[1];
+  if (kb === undefined) throw new Error(`no ${field} for process ${pid}`);
   return (Number(kb) * 1024) / 1e6;
 }
+
+/** VmRSS of a process in MB. */
+export const rssMb = (pid: number): number => procMb(pid, "status", "VmRSS");
 
 /**
  * Proportional set size in MB: each resident page divided by the number of
  * processes mapping it, so the node binary's pages, which every service maps
  * and the kernel holds once, count once across the stack.
  */
-export function pssMb(pid: number): number {
-  const kb = /^Pss:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/smaps_rollup`, "utf8"))?.[1];
-  if (kb === undefined) throw new Error(`no Pss for process ${pid}`);
-  return (Number(kb) * 1024) / 1e6;
-}
+export const pssMb = (pid: number): number => procMb(pid, "smaps_rollup", "Pss");
 
 /** The resident set of an idle bare `node` process: the floor every service process starts from. */
 export async function bareNodeMb(): Promise<number> {

@@ -80,15 +80,13 @@ export default async function (): Promise<BenchRow[]> {
   const rows: BenchRow[] = [];
 
   const three = await measure(false);
-  const readings = [["idle, queues full", three.idle], [load, three.loaded], [settled, three.settled]] as const;
-  for (const [when, r] of readings) for (const [name, mb] of r.rss) rows.push(row(`${name} RSS ${when}`, mb));
-  for (const [when, r] of readings) rows.push(row(`3 processes, total RSS ${when}`, total(r.rss), TARGET_MB.processes));
+  const readings = (f: Footprint) => [["idle, queues full", f.idle], [load, f.loaded], [settled, f.settled]] as const;
+  for (const [when, r] of readings(three)) for (const [name, mb] of r.rss) rows.push(row(`${name} RSS ${when}`, mb));
+  for (const [when, r] of readings(three)) rows.push(row(`3 processes, total RSS ${when}`, total(r.rss), TARGET_MB.processes));
   // What the stack really holds: the node binary's shared pages once (no target; the issue's figure is RSS).
-  for (const [when, r] of readings) rows.push(row(`3 processes, total PSS ${when}`, r.pss));
+  for (const [when, r] of readings(three)) rows.push(row(`3 processes, total PSS ${when}`, r.pss));
 
   const one = await measure(true);
-  for (const [when, r] of [["idle, queues full", one.idle], [load, one.loaded], [settled, one.settled]] as const) {
-    rows.push(row(`one process, RSS ${when}`, total(r.rss), TARGET_MB.oneProcess));
-  }
+  for (const [when, r] of readings(one)) rows.push(row(`one process, RSS ${when}`, total(r.rss), TARGET_MB.oneProcess));
   return rows;
 }
